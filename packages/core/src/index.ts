@@ -1,0 +1,6 @@
+export * from './content-address.js';
+export * from './hash-stream.js';
+export * from './letter-counter.js';
+export * from './letters.js';
+export * from './storage-tier.js';
+export * from './scan-file.js';

@@ -1,0 +1,5 @@
+export * from './db.js';
+export * from './files.repository.js';
+export * from './jobs.repository.js';
+export * from './migrate.js';
+export * from './schema.js';

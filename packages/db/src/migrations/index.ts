@@ -1,0 +1,14 @@
+import type { Migration, MigrationProvider } from 'kysely';
+import * as filesAndJobs from './2026_11_29_0001_files_and_jobs.js';
+
+// A static list instead of a folder scan: works the same from src/ under tests and from dist/ in
+// production, and a bundler or `pnpm deploy` cannot drop a migration silently.
+const migrations: Record<string, Migration> = {
+  '2026_11_29_0001_files_and_jobs': filesAndJobs,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => migrations,
+};
+
+export const migrationNames = Object.keys(migrations);

@@ -1,0 +1,80 @@
+// Test isolation on the real Postgres: the schema is migrated once into a template database named
+// after the migration list, and each test file gets its own copy (CREATE DATABASE … TEMPLATE is a
+// file copy, far faster than migrating again). Nothing here is used in production.
+import { createHash, randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { createDb, type Db } from './db.js';
+import { migrateToLatest } from './migrate.js';
+import { migrationNames } from './migrations/index.js';
+
+const ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+
+function urlFor(database: string): string {
+  const u = new URL(ADMIN_URL);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: ADMIN_URL });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+const templateName = `scanner_tpl_${createHash('sha256').update(migrationNames.join('\n')).digest('hex').slice(0, 12)}`;
+
+async function ensureTemplate(): Promise<void> {
+  await withAdmin(async (admin) => {
+    // Many test files start at once, from several vitest processes: one builds, the rest wait.
+    await admin.query('SELECT pg_advisory_lock(hashtext($1))', [templateName]);
+    try {
+      const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [templateName]);
+      if (rowCount) return;
+      const building = `${templateName}_building`;
+      await admin.query(`DROP DATABASE IF EXISTS ${building} WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE ${building}`);
+      const db = createDb({ url: urlFor(building), poolMax: 1 });
+      try {
+        await migrateToLatest(db);
+      } finally {
+        await db.destroy();
+      }
+      // Renamed only once complete, so a half-migrated template is never copied.
+      await admin.query(`ALTER DATABASE ${building} RENAME TO ${templateName}`);
+    } finally {
+      await admin.query('SELECT pg_advisory_unlock(hashtext($1))', [templateName]);
+    }
+  });
+}
+
+export interface TestDatabase {
+  name: string;
+  url: string;
+  db: Db;
+  /** Closes the pool and drops the database, even with connections still open elsewhere. */
+  drop(): Promise<void>;
+}
+
+export async function createTestDatabase(): Promise<TestDatabase> {
+  await ensureTemplate();
+  const name = `scanner_test_${randomBytes(6).toString('hex')}`;
+  await withAdmin((admin) => admin.query(`CREATE DATABASE ${name} TEMPLATE ${templateName}`));
+  const url = urlFor(name);
+  const db = createDb({ url, poolMax: 10, connectionTimeoutMs: 2_000 });
+  let dropped = false;
+  return {
+    name,
+    url,
+    db,
+    async drop() {
+      if (dropped) return;
+      dropped = true;
+      await db.destroy().catch(() => {});
+      await withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    },
+  };
+}

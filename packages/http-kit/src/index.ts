@@ -1,0 +1,5 @@
+export * from './health.js';
+export * from './metrics.js';
+export * from './problem.js';
+export * from './request-context.js';
+export * from './shutdown.js';

@@ -1,0 +1,2 @@
+export * from './wait-for.js';
+export * from './processes.js';

@@ -1,0 +1,57 @@
+// Makes a fresh checkout runnable with nothing but Node 20 and npm: installs the pinned pnpm into
+// .tools/ (never globally) and the workspace dependencies from the lockfile when they are missing.
+// Exports pnpm() so start.mjs and test.mjs run the same binary.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const pnpmVersion = pkg.packageManager.split('@')[1];
+const toolsDir = join(root, '.tools');
+const localPnpm = join(toolsDir, 'node_modules', 'pnpm', 'bin', 'pnpm.cjs');
+
+function run(cmd, args, opts = {}) {
+  const res = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
+  if (res.status !== 0) {
+    console.error(`\n${cmd} ${args.join(' ')} failed (exit ${res.status ?? res.signal})`);
+    process.exit(res.status ?? 1);
+  }
+}
+
+function installedPnpmVersion() {
+  if (!existsSync(localPnpm)) return null;
+  const res = spawnSync(process.execPath, [localPnpm, '--version'], { encoding: 'utf8' });
+  return res.status === 0 ? res.stdout.trim() : null;
+}
+
+export function ensurePnpm() {
+  if (installedPnpmVersion() === pnpmVersion) return;
+  console.error(`bootstrap: installing pnpm ${pnpmVersion} into .tools/`);
+  run('npm', [
+    'install',
+    '--prefix',
+    toolsDir,
+    '--no-save',
+    '--no-audit',
+    '--no-fund',
+    '--loglevel=error',
+    `pnpm@${pnpmVersion}`,
+  ]);
+}
+
+/** Runs pnpm with the given arguments, exiting this process when it fails. */
+export function pnpm(args, opts = {}) {
+  run(process.execPath, [localPnpm, ...args], opts);
+}
+
+export function ensureDependencies() {
+  ensurePnpm();
+  const marker = join(root, 'node_modules', '.modules.yaml');
+  const lock = join(root, 'pnpm-lock.yaml');
+  if (existsSync(marker) && process.env.CI !== 'true') return;
+  pnpm(['install', ...(existsSync(lock) ? ['--frozen-lockfile'] : [])]);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) ensureDependencies();
