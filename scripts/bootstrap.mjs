@@ -48,10 +48,10 @@ export function pnpm(args, opts = {}) {
 
 export function ensureDependencies() {
   ensurePnpm();
-  const marker = join(root, 'node_modules', '.modules.yaml');
+  // Always run: with everything in place it is a quick no-op, and it catches a lockfile that
+  // moved since the last install.
   const lock = join(root, 'pnpm-lock.yaml');
-  if (existsSync(marker) && process.env.CI !== 'true') return;
-  pnpm(['install', ...(existsSync(lock) ? ['--frozen-lockfile'] : [])]);
+  pnpm(['install', '--prefer-offline', ...(existsSync(lock) ? ['--frozen-lockfile'] : [])]);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) ensureDependencies();

@@ -1,4 +1,5 @@
 /** The 26 letters the service counts, in result order. */
+// biome-ignore format: two rows read better than 26 lines
 export const LETTERS = [
   'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M',
   'N', 'O', 'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X', 'Y', 'Z',

@@ -29,7 +29,10 @@ export interface TierDecision {
   acceptsUploads: boolean;
 }
 
-export function decideTier(usedRatio: number, policy: TierPolicy = DEFAULT_TIER_POLICY): TierDecision {
+export function decideTier(
+  usedRatio: number,
+  policy: TierPolicy = DEFAULT_TIER_POLICY,
+): TierDecision {
   const tier: StorageTier =
     usedRatio >= policy.emergencyAt
       ? 'emergency'
@@ -52,9 +55,19 @@ export interface VolumeUsage {
  * Usage as `df` reports it: blocks reserved for root count neither as free nor as total, so the ratio
  * matches what operators see.
  */
-export function volumeUsage(stats: { blocks: number; bfree: number; bavail: number; bsize: number }): VolumeUsage {
+export function volumeUsage(stats: {
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  bsize: number;
+}): VolumeUsage {
   const usedBytes = (stats.blocks - stats.bfree) * stats.bsize;
   const freeBytes = stats.bavail * stats.bsize;
   const totalBytes = usedBytes + freeBytes;
-  return { totalBytes, usedBytes, freeBytes, usedRatio: totalBytes === 0 ? 0 : usedBytes / totalBytes };
+  return {
+    totalBytes,
+    usedBytes,
+    freeBytes,
+    usedRatio: totalBytes === 0 ? 0 : usedBytes / totalBytes,
+  };
 }

@@ -169,7 +169,7 @@ export async function findOverdueScans(
         eb('heartbeat_at', '<', sql<Date>`now() - make_interval(secs => ${opts.heartbeatStaleMs / 1000})`),
       ]),
     )
-    .orderBy('published_at', sql`asc nulls first`)
+    .orderBy('published_at', (ob) => ob.asc().nullsFirst())
     .limit(opts.limit)
     .execute();
   return rows.map((r) => r.sha256);

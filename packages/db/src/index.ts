@@ -1,3 +1,4 @@
+export * from './cleanup.repository.js';
 export * from './db.js';
 export * from './files.repository.js';
 export * from './jobs.repository.js';

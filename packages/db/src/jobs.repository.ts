@@ -74,7 +74,8 @@ function jobColumns(input: UploadInput) {
 }
 
 /**
- * Records an upload of content already scanned as a completed job, in one statement. Undefined
+ * Records an upload of content already scanned as a completed job, in one statement. The size is
+ * the stored content's (the Repr-Digest path records the job before reading the body). Undefined
  * when the content is not (yet) scanned.
  */
 export async function recordCompletedUpload(db: Db, input: UploadInput): Promise<JobView | undefined> {
@@ -85,7 +86,7 @@ export async function recordCompletedUpload(db: Db, input: UploadInput): Promise
         .set({ last_uploaded_at: sql`now()` })
         .where('sha256', '=', input.sha256)
         .where('scan_status', '=', 'completed')
-        .returning(['sha256', 'results']),
+        .returning(['sha256', 'results', 'size_bytes']),
     )
     .insertInto('jobs')
     .columns(['job_id', 'sha256', 'original_filename', 'file_size', 'request_id', 'expires_at', 'status', 'deduplicated', 'completed_at'])
@@ -96,7 +97,7 @@ export async function recordCompletedUpload(db: Db, input: UploadInput): Promise
           sql`${input.jobId}::uuid`.as('job_id'),
           'f.sha256',
           sql`${input.originalFilename}::varchar`.as('original_filename'),
-          sql`${input.sizeBytes}::bigint`.as('file_size'),
+          'f.size_bytes as file_size',
           sql`${input.requestId}::text`.as('request_id'),
           sql`${input.expiresAt}::timestamptz`.as('expires_at'),
           sql.lit('completed').as('status'),

@@ -37,22 +37,32 @@ export const notFoundHandler: RequestHandler = (req, _res, next) => {
   next(new HttpError(404, 'not-found', 'Not Found', `no route for ${req.method} ${req.path}`));
 };
 
+/** Turns a known infrastructure failure (e.g. the database being down) into an HTTP answer. */
+export type ErrorClassifier = (err: unknown) => HttpError | undefined;
+
 /**
  * Maps anything thrown to a problem response. Client errors are answered as they are; anything
  * else is logged with its stack and answered with a generic 500 that reveals nothing.
  */
-export const problemHandler: ErrorRequestHandler = (err: unknown, req, res, _next) => {
-  if (err instanceof HttpError) {
-    if (err.status >= 500) req.log?.warn({ err, code: err.code }, err.title);
-    sendProblem(res, err);
-    return;
-  }
-  // Errors from body parsers and other express middleware carry a status of their own.
-  const status = (err as { status?: unknown; statusCode?: unknown })?.status ?? (err as { statusCode?: unknown })?.statusCode;
-  if (typeof status === 'number' && status >= 400 && status < 500) {
-    sendProblem(res, new HttpError(status, 'bad-request', 'Bad Request', (err as Error).message));
-    return;
-  }
-  req.log?.error({ err }, 'unhandled error');
-  sendProblem(res, new HttpError(500, 'internal', 'Internal Server Error', 'the server failed to handle the request'));
-};
+export function problemHandler(classify: ErrorClassifier = () => undefined): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    const known = err instanceof HttpError ? err : classify(err);
+    if (known) {
+      if (known.status >= 500) req.log?.warn({ err, code: known.code }, known.title);
+      sendProblem(res, known);
+      return;
+    }
+    // Errors from express's own middleware (e.g. a malformed URL) carry a status of their own.
+    const e = err as { status?: unknown; statusCode?: unknown; message?: unknown };
+    const status = typeof e?.status === 'number' ? e.status : e?.statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      sendProblem(res, new HttpError(status, 'bad-request', 'Bad Request', String(e.message)));
+      return;
+    }
+    req.log?.error({ err }, 'unhandled error');
+    sendProblem(
+      res,
+      new HttpError(500, 'internal', 'Internal Server Error', 'the server failed to handle the request'),
+    );
+  };
+}

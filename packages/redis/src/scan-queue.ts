@@ -4,7 +4,7 @@ import type { RedisKeys } from './keys.js';
 /** One stream entry asks for one content to be scanned; every job waiting on it completes with it. */
 export interface ScanMessage {
   sha256: string;
-  /** The upload that caused the scan, so its request id follows the work into the worker's logs. */
+  /** The upload that caused the scan ('' when republished), for log correlation only. */
   jobId: string;
   requestId: string;
 }
@@ -14,8 +14,8 @@ export function encodeScanMessage(m: ScanMessage): Record<string, string> {
 }
 
 export function decodeScanMessage(fields: Record<string, string>): ScanMessage | null {
-  const { sha256, job_id: jobId, request_id: requestId = '' } = fields;
-  if (!sha256 || !/^[0-9a-f]{64}$/.test(sha256) || !jobId) return null;
+  const { sha256, job_id: jobId = '', request_id: requestId = '' } = fields;
+  if (!sha256 || !/^[0-9a-f]{64}$/.test(sha256)) return null;
   return { sha256, jobId, requestId };
 }
 

@@ -1,0 +1,2 @@
+export * from './dependency-checks.js';
+export * from './service-process.js';

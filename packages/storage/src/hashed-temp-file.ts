@@ -1,0 +1,61 @@
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { contentPath, type Digest, HashingMeter, tempDir } from '@scanner/core';
+
+/** Deletes a file, treating "already gone" as success. */
+export async function removeQuietly(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+export interface HashedTempFile extends Digest {
+  path: string;
+}
+
+/**
+ * Streams `source` into a new file under the volume's temp folder while hashing it: one pass over
+ * the bytes, memory bounded by the stream's buffers. The size limit is enforced as bytes arrive.
+ * On any failure (limit, abort, disk) the temp file is removed before the error propagates.
+ */
+export async function writeHashedTempFile(
+  source: Readable,
+  root: string,
+  opts: { limitBytes?: number; signal?: AbortSignal } = {},
+): Promise<HashedTempFile> {
+  const path = join(tempDir(root), `${Date.now()}-${randomBytes(8).toString('hex')}.part`);
+  const meter = new HashingMeter(opts.limitBytes);
+  try {
+    await pipeline(source, meter, createWriteStream(path, { flags: 'wx' }), {
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  } catch (err) {
+    await removeQuietly(path);
+    throw err;
+  }
+  return { path, ...meter.digest };
+}
+
+/**
+ * Moves a finished temp file to its content address. rename() on the same filesystem is atomic:
+ * readers see either no file or the complete one, and replacing an existing copy of the same
+ * content is harmless (the bytes are identical by definition).
+ */
+export async function placeContent(tempPath: string, root: string, sha256: string): Promise<string> {
+  const target = contentPath(root, sha256);
+  try {
+    await rename(tempPath, target);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    // The fan-out directory does not exist yet (or the janitor pruned it): create and retry once.
+    await mkdir(dirname(target), { recursive: true });
+    await rename(tempPath, target);
+  }
+  return target;
+}

@@ -1,0 +1,2 @@
+export * from './hashed-temp-file.js';
+export * from './volume.js';

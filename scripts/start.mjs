@@ -1,0 +1,128 @@
+// `npm start`: the whole stack on one base URL, from a fresh checkout. Installs pnpm and the
+// dependencies when missing, builds, migrates (creating the database if needed), then runs the
+// four services and the edge as child processes until Ctrl-C / SIGTERM.
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { ensureDependencies, pnpm, root } from './bootstrap.mjs';
+
+const env = {
+  NODE_ENV: 'production',
+  DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/scanner',
+  REDIS_URL: 'redis://127.0.0.1:6379/0',
+  FILE_STORAGE_PATH: join(root, '.data', 'files'),
+  ...process.env,
+};
+const edgePort = Number(env.EDGE_PORT ?? 8000);
+const ports = { 'upload-gateway': 8001, 'status-query': 8002, 'scanner-worker': 8003, janitor: 8004 };
+
+function reachable(url, defaultPort) {
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect({ host: u.hostname || '127.0.0.1', port: Number(u.port || defaultPort) });
+    socket.setTimeout(2000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function checkDependencies() {
+  const problems = [];
+  if (!(await reachable(env.DATABASE_URL, 5432))) {
+    problems.push(
+      `PostgreSQL is not reachable at ${new URL(env.DATABASE_URL).host}. Start it, e.g.:\n` +
+        '    pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n' +
+        '  or: docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:15\n' +
+        '  or point DATABASE_URL at a running server.',
+    );
+  }
+  if (!(await reachable(env.REDIS_URL, 6379))) {
+    problems.push(
+      `Redis is not reachable at ${new URL(env.REDIS_URL).host}. Start it, e.g.:\n` +
+        '    redis-server --daemonize yes --bind 127.0.0.1 --port 6379\n' +
+        '  or: docker run -d -p 6379:6379 redis:7\n' +
+        '  or point REDIS_URL at a running server.',
+    );
+  }
+  if (problems.length > 0) {
+    console.error(`npm start: cannot start the stack.\n\n${problems.join('\n\n')}`);
+    process.exit(1);
+  }
+}
+
+await checkDependencies();
+ensureDependencies();
+pnpm(['turbo', 'run', 'build', '--output-logs=errors-only']);
+pnpm(['--filter', '@scanner/db', 'exec', 'node', 'dist/migrate-cli.js', '--create-database'], { env });
+mkdirSync(env.FILE_STORAGE_PATH, { recursive: true });
+
+const children = [];
+let stopping = false;
+
+function run(name, cwd, extraEnv) {
+  const child = spawn(process.execPath, ['dist/main.js'], {
+    cwd: join(root, cwd),
+    env: { ...env, ...extraEnv },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  child.on('exit', (code, signal) => {
+    if (stopping) return;
+    console.error(`npm start: ${name} exited (${code ?? signal}); stopping the stack`);
+    void stopAll(1);
+  });
+  children.push(child);
+}
+
+async function stopAll(exitCode) {
+  if (stopping) return;
+  stopping = true;
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve();
+          c.once('exit', resolve);
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
+  process.exit(exitCode);
+}
+
+for (const [name, port] of Object.entries(ports)) {
+  run(name, `services/${name}`, { PORT: String(env[`${name.toUpperCase().replace('-', '_')}_PORT`] ?? port) });
+}
+run('edge', 'infra/edge', {
+  PORT: String(edgePort),
+  UPLOAD_GATEWAY_URL: `http://127.0.0.1:${ports['upload-gateway']}`,
+  STATUS_QUERY_URL: `http://127.0.0.1:${ports['status-query']}`,
+  JANITOR_URL: `http://127.0.0.1:${ports.janitor}`,
+});
+
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => void stopAll(0));
+
+const base = `http://127.0.0.1:${edgePort}`;
+for (let i = 0; i < 200; i++) {
+  try {
+    const res = await fetch(`${base}/health`);
+    if (res.status === 200) break;
+  } catch {
+    // not up yet
+  }
+  await new Promise((r) => setTimeout(r, 100));
+}
+console.error(
+  `\nscanner is up on ${base}\n` +
+    `  upload:  curl -F "file=@README.md" ${base}/api/v1/files\n` +
+    `  status:  curl ${base}/api/v1/files/<job_id>\n` +
+    `  health:  curl ${base}/health\n` +
+    (env.ADMIN_TOKEN ? '' : '  (POST /admin/cleanup is off: set ADMIN_TOKEN to enable it)\n'),
+);

@@ -1,0 +1,138 @@
+import type { LetterCounts } from '@scanner/core';
+import {
+  type Db,
+  finishScan,
+  type JobView,
+  markUnpublished,
+  recordCompletedUpload,
+  recordKnownContentUpload,
+  recordNewContent,
+  type UploadInput,
+} from '@scanner/db';
+import type { Logger } from '@scanner/logging';
+import {
+  cacheResults,
+  getCachedResults,
+  publishScan,
+  type Redis,
+  type RedisKeys,
+  withTimeout,
+} from '@scanner/redis';
+import { placeContent } from '@scanner/storage';
+import type { DedupLevel, GatewayMetrics } from './gateway-metrics.js';
+
+const REDIS_TIMEOUT_MS = 500;
+
+export interface RecordDeps {
+  db: Db;
+  redis: Redis;
+  keys: RedisKeys;
+  log: Logger;
+  metrics: GatewayMetrics;
+  storageRoot: string;
+  fileCacheTtlSeconds: number;
+}
+
+export type Recorded =
+  | { kind: 'completed'; job: JobView; results: LetterCounts; level: DedupLevel }
+  | { kind: 'pending'; job: JobView; deduplicated: boolean };
+
+/** Results of already-scanned content from the Redis cache; null on a miss or if Redis is down. */
+async function cachedResults(deps: RecordDeps, sha256: string): Promise<LetterCounts | null> {
+  if (!deps.redis.isReady) return null;
+  try {
+    return await withTimeout(getCachedResults(deps.redis, deps.keys, sha256), REDIS_TIMEOUT_MS, 'get results');
+  } catch (err) {
+    deps.log.debug({ err }, 'results cache read failed');
+    return null;
+  }
+}
+
+function refillResultsCache(deps: RecordDeps, sha256: string, results: LetterCounts): void {
+  if (!deps.redis.isReady) return;
+  cacheResults(deps.redis, deps.keys, sha256, results, deps.fileCacheTtlSeconds).catch((err) =>
+    deps.log.debug({ err }, 'results cache write failed'),
+  );
+}
+
+/**
+ * Records an upload of content believed to be scanned (its results were cached, or the client
+ * sent its digest) as a completed job, taking the results from Postgres in the same statement.
+ * Undefined when Postgres does not hold the content as scanned.
+ */
+export async function recordKnownCompleted(
+  deps: RecordDeps,
+  input: UploadInput,
+  level: DedupLevel,
+): Promise<Recorded | undefined> {
+  const job = await recordCompletedUpload(deps.db, input);
+  return job?.results ? { kind: 'completed', job, results: job.results, level } : undefined;
+}
+
+/**
+ * Decides what an upload is, with Postgres as the judge: results cached in Redis first; then an
+ * insert that succeeds only for content never seen; otherwise the locked path for known content.
+ * `tempPath` is placed at the content address only when this upload's bytes are needed.
+ */
+export async function recordUpload(deps: RecordDeps, input: UploadInput, tempPath: string): Promise<Recorded> {
+  const cached = await cachedResults(deps, input.sha256);
+  if (cached) {
+    const done = await recordKnownCompleted(deps, input, 'redis');
+    if (done) return done;
+  }
+
+  const created = await recordNewContent(deps.db, input);
+  if (created) {
+    // The row commits first (as pending) and the bytes land after; a scan is only requested once
+    // both are true, so no worker can look for the file before it exists.
+    try {
+      await placeContent(tempPath, deps.storageRoot, input.sha256);
+    } catch (err) {
+      await finishScan(deps.db, input.sha256, { error: 'the upload could not be stored' }).catch(() => {});
+      throw err;
+    }
+    await publish(deps, input);
+    return { kind: 'pending', job: created, deduplicated: false };
+  }
+
+  const known = await recordKnownContentUpload(deps.db, input, async () => {
+    await placeContent(tempPath, deps.storageRoot, input.sha256);
+  });
+  switch (known.outcome) {
+    case 'completed': {
+      const results = known.job.results as LetterCounts;
+      refillResultsCache(deps, input.sha256, results);
+      return { kind: 'completed', job: known.job, results, level: 'postgres' };
+    }
+    case 'joined':
+      return { kind: 'pending', job: known.job, deduplicated: true };
+    case 'rescan':
+      await publish(deps, input);
+      return { kind: 'pending', job: known.job, deduplicated: false };
+  }
+}
+
+/**
+ * Asks for a scan. If Redis is unavailable the upload still succeeds: the content stays pending
+ * in Postgres with no publish time, and the republisher sends it once Redis is back.
+ */
+async function publish(deps: RecordDeps, input: UploadInput): Promise<void> {
+  try {
+    if (!deps.redis.isReady) throw new Error('redis is not connected');
+    await withTimeout(
+      publishScan(deps.redis, deps.keys, {
+        sha256: input.sha256,
+        jobId: input.jobId,
+        requestId: input.requestId ?? '',
+      }),
+      REDIS_TIMEOUT_MS,
+      'xadd',
+    );
+  } catch (err) {
+    deps.metrics.publishFailures.inc();
+    deps.log.warn({ err, sha256: input.sha256 }, 'scan not published; left for the republisher');
+    await markUnpublished(deps.db, input.sha256).catch((e) =>
+      deps.log.warn({ err: e }, 'could not mark content unpublished; it is republished after REPUBLISH_AFTER_MS'),
+    );
+  }
+}

@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import type { UploadInput } from '@scanner/db';
+import { HttpError } from '@scanner/http-kit';
+import { removeQuietly } from '@scanner/storage';
+import type { Request, RequestHandler, Response } from 'express';
+import type { UploadOutcome } from './gateway-metrics.js';
+import { receiveUpload } from './receive-upload.js';
+import { type RecordDeps, type Recorded, recordKnownCompleted, recordUpload } from './record-upload.js';
+import { parseReprDigest } from './repr-digest.js';
+import type { StorageGuard } from './storage-guard.js';
+
+export interface UploadRouteDeps extends RecordDeps {
+  guard: StorageGuard;
+  maxUploadBytes: number;
+  uploadTimeoutMs: number;
+  jobRetentionMs: number;
+}
+
+// Multipart framing and the small fields we accept fit well within this; a Content-Length beyond
+// the file limit plus this slack cannot hold a valid upload.
+const MULTIPART_SLACK_BYTES = 256 * 1024;
+
+function checkContentType(req: Request): void {
+  const type = req.headers['content-type'];
+  if (!type) {
+    throw new HttpError(400, 'not-multipart', 'Bad Request', 'send the file as multipart/form-data in a part named "file"');
+  }
+  if (!/^multipart\/form-data\s*(;|$)/i.test(type)) {
+    throw new HttpError(415, 'unsupported-media-type', 'Unsupported Media Type', 'the request body must be multipart/form-data');
+  }
+}
+
+function respond(res: Response, recorded: Recorded): void {
+  const { job } = recorded;
+  if (recorded.kind === 'completed') {
+    res.status(200).json({
+      job_id: job.jobId,
+      status: 'completed',
+      message: 'Content already scanned; results returned from the previous scan',
+      deduplication: true,
+      results: recorded.results,
+      sha256: job.sha256,
+      file_size: job.fileSize,
+    });
+    return;
+  }
+  res
+    .status(202)
+    .location(`/api/v1/files/${job.jobId}`)
+    .json({
+      job_id: job.jobId,
+      status: 'pending',
+      message: recorded.deduplicated
+        ? 'Content already being scanned; this job completes with that scan'
+        : 'File uploaded successfully, processing started',
+      deduplication: recorded.deduplicated,
+      sha256: job.sha256,
+      file_size: job.fileSize,
+    });
+}
+
+function outcomeOf(recorded: Recorded): UploadOutcome {
+  if (recorded.kind === 'completed') return 'duplicate_completed';
+  if (recorded.deduplicated) return 'duplicate_in_flight';
+  return 'new';
+}
+
+/** `POST /api/v1/files`. */
+export function uploadRoute(deps: UploadRouteDeps): RequestHandler {
+  return async (req, res) => {
+    try {
+      await handleUpload(deps, req, res);
+    } catch (err) {
+      deps.metrics.uploads.inc({ outcome: 'rejected' });
+      // The body may still be arriving: close the connection after answering instead of reading
+      // the rest of a body that will be thrown away.
+      if (!req.complete) res.setHeader('Connection', 'close');
+      throw err;
+    }
+  };
+}
+
+async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response): Promise<void> {
+  checkContentType(req);
+  const announced = Number(req.headers['content-length']);
+  if (Number.isFinite(announced) && announced > deps.maxUploadBytes + MULTIPART_SLACK_BYTES) {
+    throw new HttpError(413, 'file-too-large', 'Content Too Large', `the file exceeds the limit of ${deps.maxUploadBytes} bytes`);
+  }
+  const tier = await deps.guard.current();
+  if (!tier.acceptsUploads) {
+    throw new HttpError(507, 'storage-full', 'Insufficient Storage', 'storage is at the emergency tier; uploads resume once space is freed', {
+      'Retry-After': '60',
+    });
+  }
+  const expectedSha256 = parseReprDigest(req.get('repr-digest'));
+  const jobId = randomUUID();
+  const base = { jobId, requestId: req.id, expiresAt: new Date(Date.now() + deps.jobRetentionMs) };
+  const log = req.log.child({ jobId });
+
+  const received = await receiveUpload(req, {
+    storageRoot: deps.storageRoot,
+    maxBytes: deps.maxUploadBytes,
+    idleTimeoutMs: deps.uploadTimeoutMs,
+    // With a digest of content already scanned, the answer needs only the filename: it is given
+    // before a single byte of content is read.
+    beforeContent: expectedSha256
+      ? async (originalFilename) => {
+          const recorded = await recordKnownCompleted(
+            deps,
+            { ...base, sha256: expectedSha256, sizeBytes: 0, originalFilename },
+            'digest_header',
+          );
+          if (!recorded) return false;
+          deps.metrics.uploads.inc({ outcome: 'duplicate_completed' });
+          deps.metrics.dedupHits.inc({ level: 'digest_header' });
+          log.info({ sha256: expectedSha256, outcome: 'duplicate_completed' }, 'upload answered from digest');
+          res.setHeader('Connection', 'close');
+          respond(res, recorded);
+          return true;
+        }
+      : undefined,
+  });
+  if (received.kind === 'answered') return;
+
+  const { file, filename } = received;
+  deps.metrics.bytesReceived.inc(file.sizeBytes);
+  try {
+    if (expectedSha256 && expectedSha256 !== file.sha256) {
+      throw new HttpError(400, 'digest-mismatch', 'Bad Request', 'the body does not match the Repr-Digest header; nothing was kept');
+    }
+    const input: UploadInput = { ...base, sha256: file.sha256, sizeBytes: file.sizeBytes, originalFilename: filename };
+    const recorded = await recordUpload(deps, input, file.path);
+    const outcome = outcomeOf(recorded);
+    deps.metrics.uploads.inc({ outcome });
+    if (recorded.kind === 'completed') deps.metrics.dedupHits.inc({ level: recorded.level });
+    if (outcome === 'duplicate_in_flight') deps.metrics.dedupHits.inc({ level: 'in_flight' });
+    log.info({ sha256: file.sha256, sizeBytes: file.sizeBytes, outcome, filename }, 'upload recorded');
+    respond(res, recorded);
+  } finally {
+    // Placed content was renamed away; anything still at the temp path is not needed.
+    await removeQuietly(file.path);
+  }
+}
