@@ -62,9 +62,9 @@ export async function processScan(deps: ScanDeps, msg: ScanMessage, signal: Abor
     return 'ack';
   }
   if (start.attempt > deps.maxRetries) {
-    const reason = `scan abandoned after ${start.attempt - 1} attempts (MAX_RETRIES=${deps.maxRetries})`;
+    const reason = `scan abandoned: delivered ${start.attempt} times, more than MAX_RETRIES=${deps.maxRetries}`;
     await fail(deps, log, msg, reason, signal);
-    await deadLetter(deps, msg, reason, start.attempt - 1);
+    await deadLetter(deps, msg, reason, start.attempt);
     return 'ack';
   }
 

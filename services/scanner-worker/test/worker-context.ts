@@ -1,0 +1,70 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { contentPath } from '@scanner/core';
+import { type JobView, recordNewContent } from '@scanner/db';
+import { publishScan } from '@scanner/redis';
+import type { ServiceTestContext } from '@scanner/runtime/testing';
+import { startProcess, waitFor } from '@scanner/testing';
+
+export const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * Does what the gateway does for new content (row, bytes at the content address, stream entry),
+ * without depending on the gateway package. `bytes` lets a test store something other than what
+ * the address promises (a corrupted file) or nothing at all.
+ */
+export async function seedUpload(
+  ctx: ServiceTestContext,
+  content: Buffer | string,
+  opts: { bytes?: Buffer | string | null; publish?: boolean } = {},
+): Promise<JobView> {
+  const sha = sha256(content);
+  const job = await recordNewContent(ctx.db, {
+    jobId: randomUUID(),
+    sha256: sha,
+    sizeBytes: Buffer.byteLength(content),
+    originalFilename: 'seed.txt',
+    requestId: `req-${sha.slice(0, 8)}`,
+    expiresAt: new Date(Date.now() + 3_600_000),
+  });
+  if (!job) throw new Error('content already recorded');
+  const bytes = opts.bytes === undefined ? content : opts.bytes;
+  if (bytes !== null) {
+    const path = contentPath(ctx.storageRoot, sha);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, bytes);
+  }
+  if (opts.publish !== false) {
+    await publishScan(ctx.redis, ctx.keys, { sha256: sha, jobId: job.jobId, requestId: job.requestId ?? '' });
+  }
+  return job;
+}
+
+export async function jobRow(ctx: ServiceTestContext, jobId: string) {
+  return ctx.db.selectFrom('jobs').selectAll().where('job_id', '=', jobId).executeTakeFirstOrThrow();
+}
+
+export async function fileRow(ctx: ServiceTestContext, sha: string) {
+  return ctx.db.selectFrom('files').selectAll().where('sha256', '=', sha).executeTakeFirstOrThrow();
+}
+
+export async function waitForJob(ctx: ServiceTestContext, jobId: string, status: 'completed' | 'failed', timeoutMs = 20_000) {
+  return waitFor(
+    async () => {
+      const row = await jobRow(ctx, jobId);
+      return row.status === status ? row : undefined;
+    },
+    { timeoutMs, message: `job ${jobId} ${status}` },
+  );
+}
+
+/** A real worker process running this package's sources, joined to the test's database and prefix. */
+export function startWorkerProcess(ctx: ServiceTestContext, name: string, env: Record<string, string> = {}) {
+  return startProcess(
+    name,
+    process.execPath,
+    ['--conditions=@scanner/source', '--import', 'tsx', 'src/main.ts'],
+    ctx.env({ PORT: '0', LOG_LEVEL: 'info', ...env }),
+  );
+}
