@@ -15,12 +15,20 @@ const env = {
   ...process.env,
 };
 const edgePort = Number(env.EDGE_PORT ?? 8000);
-const ports = { 'upload-gateway': 8001, 'status-query': 8002, 'scanner-worker': 8003, janitor: 8004 };
+const ports = {
+  'upload-gateway': 8001,
+  'status-query': 8002,
+  'scanner-worker': 8003,
+  janitor: 8004,
+};
 
 function reachable(url, defaultPort) {
   const u = new URL(url);
   return new Promise((resolve) => {
-    const socket = connect({ host: u.hostname || '127.0.0.1', port: Number(u.port || defaultPort) });
+    const socket = connect({
+      host: u.hostname || '127.0.0.1',
+      port: Number(u.port || defaultPort),
+    });
     socket.setTimeout(2000);
     socket.once('connect', () => {
       socket.destroy();
@@ -61,7 +69,9 @@ async function checkDependencies() {
 await checkDependencies();
 ensureDependencies();
 pnpm(['turbo', 'run', 'build', '--output-logs=errors-only']);
-pnpm(['--filter', '@scanner/db', 'exec', 'node', 'dist/migrate-cli.js', '--create-database'], { env });
+pnpm(['--filter', '@scanner/db', 'exec', 'node', 'dist/migrate-cli.js', '--create-database'], {
+  env,
+});
 mkdirSync(env.FILE_STORAGE_PATH, { recursive: true });
 
 const children = [];
@@ -98,7 +108,9 @@ async function stopAll(exitCode) {
 }
 
 for (const [name, port] of Object.entries(ports)) {
-  run(name, `services/${name}`, { PORT: String(env[`${name.toUpperCase().replace('-', '_')}_PORT`] ?? port) });
+  run(name, `services/${name}`, {
+    PORT: String(env[`${name.toUpperCase().replace('-', '_')}_PORT`] ?? port),
+  });
 }
 run('edge', 'infra/edge', {
   PORT: String(edgePort),

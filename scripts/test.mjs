@@ -8,7 +8,9 @@ import { ensureDependencies, root } from './bootstrap.mjs';
 
 const RESULTS = '.test-results/vitest.json';
 const workspaces = ['packages', 'services', 'tests', 'infra']
-  .flatMap((dir) => (existsSync(join(root, dir)) ? readdirSync(join(root, dir)).map((d) => join(root, dir, d)) : []))
+  .flatMap((dir) =>
+    existsSync(join(root, dir)) ? readdirSync(join(root, dir)).map((d) => join(root, dir, d)) : [],
+  )
   .filter((dir) => existsSync(join(dir, 'package.json')));
 
 ensureDependencies();
@@ -54,7 +56,9 @@ for (const dir of workspaces) {
   passed += report.numPassedTests;
   failed += report.numFailedTests;
   // A file that failed to load (syntax error, failing hook) has no failed tests but did fail.
-  failed += report.testResults.filter((r) => r.status === 'failed' && r.assertionResults.length === 0).length;
+  failed += report.testResults.filter(
+    (r) => r.status === 'failed' && r.assertionResults.length === 0,
+  ).length;
 }
 if (!testsOk && failed === 0) failed++;
 console.log(`${passed} passed, ${failed} failed`);

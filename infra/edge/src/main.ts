@@ -17,7 +17,12 @@ function problem(reply: { code: unknown }, status: number, title: string, detail
   return (reply as FastifyReply)
     .code(status)
     .type('application/problem+json')
-    .send({ type: `https://scanner.dev/problems/${title.toLowerCase().replace(/\s+/g, '-')}`, title, status, detail });
+    .send({
+      type: `https://scanner.dev/problems/${title.toLowerCase().replace(/\s+/g, '-')}`,
+      title,
+      status,
+      detail,
+    });
 }
 
 const app = Fastify({
@@ -35,11 +40,19 @@ for (const route of EDGE_ROUTES) {
     prefix: route.prefix,
     rewritePrefix: route.prefix,
     httpMethods: route.methods,
-    undici: { connections: 256, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 0, bodyTimeout: 0 },
+    undici: {
+      connections: 256,
+      pipelining: 1,
+      keepAliveTimeout: 60_000,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    },
     replyOptions: {
       rewriteRequestHeaders: (req, headers) => ({ ...headers, 'x-request-id': String(req.id) }),
       onError: (reply, { error }) => {
-        const down = /ECONNREFUSED|ECONNRESET|connect|socket/i.test(String(error?.message ?? error));
+        const down = /ECONNREFUSED|ECONNRESET|connect|socket/i.test(
+          String(error?.message ?? error),
+        );
         void problem(
           reply,
           down ? 503 : 502,
@@ -51,7 +64,9 @@ for (const route of EDGE_ROUTES) {
   });
 }
 
-app.setNotFoundHandler((req, reply) => problem(reply, 404, 'Not Found', `no route for ${req.method} ${req.url.split('?')[0]}`));
+app.setNotFoundHandler((req, reply) =>
+  problem(reply, 404, 'Not Found', `no route for ${req.method} ${req.url.split('?')[0]}`),
+);
 app.get('/edge/healthz', async () => ({ status: 'ok' }));
 
 await app.listen({ port, host });

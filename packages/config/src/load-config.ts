@@ -15,7 +15,8 @@ const flag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max);
 const percent = z.coerce.number().gt(0).lte(100);
 const url = (protocols: string[]) =>
   z.string().refine(
@@ -35,7 +36,9 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: int(0, 65535).optional(),
-  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgresql://postgres@127.0.0.1:5432/scanner'),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).default(
+    'postgresql://postgres@127.0.0.1:5432/scanner',
+  ),
   DATABASE_POOL_MAX: int(1, 1000).default(10),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379/0'),
   REDIS_KEY_PREFIX: z.string().default(''),
@@ -105,7 +108,9 @@ const DAY_MS = 24 * HOUR_MS;
 /** Parses the environment once, listing every problem at the same time. Never runs at import. */
 export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = process.env): Config {
   // Empty strings mean "unset" (compose files often pass VAR= through).
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const cleaned = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ''),
+  );
   const parsed = envSchema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(
@@ -114,8 +119,15 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
   }
   const e = parsed.data;
   const problems: string[] = [];
-  if (!(e.STORAGE_WARNING_PERCENT < e.STORAGE_CRITICAL_PERCENT && e.STORAGE_CRITICAL_PERCENT < e.STORAGE_EMERGENCY_PERCENT)) {
-    problems.push('STORAGE_WARNING_PERCENT < STORAGE_CRITICAL_PERCENT < STORAGE_EMERGENCY_PERCENT must hold');
+  if (
+    !(
+      e.STORAGE_WARNING_PERCENT < e.STORAGE_CRITICAL_PERCENT &&
+      e.STORAGE_CRITICAL_PERCENT < e.STORAGE_EMERGENCY_PERCENT
+    )
+  ) {
+    problems.push(
+      'STORAGE_WARNING_PERCENT < STORAGE_CRITICAL_PERCENT < STORAGE_EMERGENCY_PERCENT must hold',
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -152,7 +164,10 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
       republishAfterMs: e.REPUBLISH_AFTER_MS,
       verifyScans: e.VERIFY_SCANS,
     },
-    janitor: { intervalMs: Math.round(e.CLEANUP_INTERVAL_SECONDS * 1000), adminToken: e.ADMIN_TOKEN ?? null },
+    janitor: {
+      intervalMs: Math.round(e.CLEANUP_INTERVAL_SECONDS * 1000),
+      adminToken: e.ADMIN_TOKEN ?? null,
+    },
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
   };
 }

@@ -15,7 +15,10 @@ export interface ScannedContent {
 }
 
 /** Results for content that has been scanned, whether or not its file is still stored. */
-export async function findScannedContent(db: Db, sha256: string): Promise<ScannedContent | undefined> {
+export async function findScannedContent(
+  db: Db,
+  sha256: string,
+): Promise<ScannedContent | undefined> {
   const row = await db
     .selectFrom('files')
     .select(['sha256', 'size_bytes', 'results', 'scanned_at'])
@@ -23,7 +26,12 @@ export async function findScannedContent(db: Db, sha256: string): Promise<Scanne
     .where('scan_status', '=', 'completed')
     .executeTakeFirst();
   if (!row?.results || !row.scanned_at) return undefined;
-  return { sha256: row.sha256, sizeBytes: row.size_bytes, results: row.results, scannedAt: row.scanned_at };
+  return {
+    sha256: row.sha256,
+    sizeBytes: row.size_bytes,
+    results: row.results,
+    scannedAt: row.scanned_at,
+  };
 }
 
 export type ScanStart =
@@ -70,7 +78,9 @@ export async function startScan(db: Db, sha256: string, staleAfterMs: number): P
         .where('sha256', '=', sha256)
         .executeTakeFirst();
       if (!row) return { kind: 'unknown' } as const;
-      return row.scan_status === 'processing' ? ({ kind: 'busy' } as const) : ({ kind: 'finished' } as const);
+      return row.scan_status === 'processing'
+        ? ({ kind: 'busy' } as const)
+        : ({ kind: 'finished' } as const);
     }
     await trx
       .updateTable('jobs')
@@ -160,13 +170,21 @@ export async function findOverdueScans(
     .where((eb) =>
       eb.or([
         eb('published_at', 'is', null),
-        eb('published_at', '<', sql<Date>`now() - make_interval(secs => ${opts.publishedBeforeMs / 1000})`),
+        eb(
+          'published_at',
+          '<',
+          sql<Date>`now() - make_interval(secs => ${opts.publishedBeforeMs / 1000})`,
+        ),
       ]),
     )
     .where((eb) =>
       eb.or([
         eb('heartbeat_at', 'is', null),
-        eb('heartbeat_at', '<', sql<Date>`now() - make_interval(secs => ${opts.heartbeatStaleMs / 1000})`),
+        eb(
+          'heartbeat_at',
+          '<',
+          sql<Date>`now() - make_interval(secs => ${opts.heartbeatStaleMs / 1000})`,
+        ),
       ]),
     )
     .orderBy('published_at', (ob) => ob.asc().nullsFirst())
@@ -177,7 +195,11 @@ export async function findOverdueScans(
 
 export async function markPublished(db: Db, sha256s: string[]): Promise<void> {
   if (sha256s.length === 0) return;
-  await db.updateTable('files').set({ published_at: sql`now()` }).where('sha256', 'in', sha256s).execute();
+  await db
+    .updateTable('files')
+    .set({ published_at: sql`now()` })
+    .where('sha256', 'in', sha256s)
+    .execute();
 }
 
 /** After a failed XADD: makes the content due for republishing at the next pass. */

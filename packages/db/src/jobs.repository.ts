@@ -78,7 +78,10 @@ function jobColumns(input: UploadInput) {
  * the stored content's (the Repr-Digest path records the job before reading the body). Undefined
  * when the content is not (yet) scanned.
  */
-export async function recordCompletedUpload(db: Db, input: UploadInput): Promise<JobView | undefined> {
+export async function recordCompletedUpload(
+  db: Db,
+  input: UploadInput,
+): Promise<JobView | undefined> {
   const row = await db
     .with('f', (qb) =>
       qb
@@ -89,7 +92,17 @@ export async function recordCompletedUpload(db: Db, input: UploadInput): Promise
         .returning(['sha256', 'results', 'size_bytes']),
     )
     .insertInto('jobs')
-    .columns(['job_id', 'sha256', 'original_filename', 'file_size', 'request_id', 'expires_at', 'status', 'deduplicated', 'completed_at'])
+    .columns([
+      'job_id',
+      'sha256',
+      'original_filename',
+      'file_size',
+      'request_id',
+      'expires_at',
+      'status',
+      'deduplicated',
+      'completed_at',
+    ])
     .expression((eb) =>
       eb
         .selectFrom('f')
@@ -216,7 +229,11 @@ export async function deleteExpiredJobs(db: Db, limit: number): Promise<string[]
     .where(
       'job_id',
       'in',
-      db.selectFrom('jobs').select('job_id').where('expires_at', '<=', sql<Date>`now()`).limit(limit),
+      db
+        .selectFrom('jobs')
+        .select('job_id')
+        .where('expires_at', '<=', sql<Date>`now()`)
+        .limit(limit),
     )
     .returning('job_id')
     .execute();

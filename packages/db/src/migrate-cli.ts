@@ -7,12 +7,14 @@ import { createDb } from './db.js';
 import { migrateToLatest } from './migrate.js';
 
 const url = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/scanner';
-const log = (fields: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ service: 'migrate', ...fields })}\n`);
+const log = (fields: Record<string, unknown>) =>
+  process.stdout.write(`${JSON.stringify({ service: 'migrate', ...fields })}\n`);
 
 async function createDatabaseIfMissing(): Promise<void> {
   const target = new URL(url);
   const name = decodeURIComponent(target.pathname.slice(1));
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`unsupported database name "${name}"`);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+    throw new Error(`unsupported database name "${name}"`);
   const admin = new URL(url);
   admin.pathname = '/postgres';
   const client = new pg.Client({ connectionString: admin.toString() });
@@ -37,11 +39,16 @@ try {
   try {
     const results = await migrateToLatest(db);
     for (const r of results) log({ msg: 'migration', name: r.migrationName, status: r.status });
-    log({ msg: 'schema up to date', applied: results.filter((r) => r.status === 'Success').length });
+    log({
+      msg: 'schema up to date',
+      applied: results.filter((r) => r.status === 'Success').length,
+    });
   } finally {
     await db.destroy();
   }
 } catch (err) {
-  process.stderr.write(`${JSON.stringify({ service: 'migrate', msg: 'migration failed', err: String(err) })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ service: 'migrate', msg: 'migration failed', err: String(err) })}\n`,
+  );
   process.exitCode = 1;
 }

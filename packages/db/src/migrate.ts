@@ -1,4 +1,4 @@
-import { Migrator, type MigrationResult } from 'kysely';
+import { type MigrationResult, Migrator } from 'kysely';
 import type { Db } from './db.js';
 import { migrationProvider } from './migrations/index.js';
 

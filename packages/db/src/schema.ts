@@ -5,7 +5,11 @@ export type ScanStatus = 'pending' | 'processing' | 'completed' | 'failed';
 export type JobStatus = ScanStatus;
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
-type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+type NullableTimestamp = ColumnType<
+  Date | null,
+  Date | string | null | undefined,
+  Date | string | null
+>;
 // pg returns bigint as a string unless told otherwise; db.ts installs a parser that yields numbers
 // (file sizes stay far below 2^53).
 type BigIntColumn = ColumnType<number, number, number>;

@@ -32,7 +32,9 @@ async function ensureTemplate(): Promise<void> {
     // Many test files start at once, from several vitest processes: one builds, the rest wait.
     await admin.query('SELECT pg_advisory_lock(hashtext($1))', [templateName]);
     try {
-      const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [templateName]);
+      const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [
+        templateName,
+      ]);
       if (rowCount) return;
       const building = `${templateName}_building`;
       await admin.query(`DROP DATABASE IF EXISTS ${building} WITH (FORCE)`);

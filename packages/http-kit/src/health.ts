@@ -8,7 +8,11 @@ export interface Lifecycle {
 }
 
 /** `/healthz`: the process answers. `/readyz`: its dependencies answer and it is not draining. */
-export function mountProbes(router: Router, lifecycle: Lifecycle, checkReady: ReadinessCheck): void {
+export function mountProbes(
+  router: Router,
+  lifecycle: Lifecycle,
+  checkReady: ReadinessCheck,
+): void {
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });

@@ -22,15 +22,18 @@ export const PROBLEM_TYPE_BASE = 'https://scanner.dev/problems/';
 export function sendProblem(res: Response, err: HttpError): void {
   if (res.headersSent) return;
   for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
-  res.status(err.status).type('application/problem+json').send(
-    JSON.stringify({
-      type: `${PROBLEM_TYPE_BASE}${err.code}`,
-      title: err.title,
-      status: err.status,
-      detail: err.detail ?? err.title,
-      ...(res.req.id ? { request_id: res.req.id } : {}),
-    }),
-  );
+  res
+    .status(err.status)
+    .type('application/problem+json')
+    .send(
+      JSON.stringify({
+        type: `${PROBLEM_TYPE_BASE}${err.code}`,
+        title: err.title,
+        status: err.status,
+        detail: err.detail ?? err.title,
+        ...(res.req.id ? { request_id: res.req.id } : {}),
+      }),
+    );
 }
 
 export const notFoundHandler: RequestHandler = (req, _res, next) => {
@@ -62,7 +65,12 @@ export function problemHandler(classify: ErrorClassifier = () => undefined): Err
     req.log?.error({ err }, 'unhandled error');
     sendProblem(
       res,
-      new HttpError(500, 'internal', 'Internal Server Error', 'the server failed to handle the request'),
+      new HttpError(
+        500,
+        'internal',
+        'Internal Server Error',
+        'the server failed to handle the request',
+      ),
     );
   };
 }

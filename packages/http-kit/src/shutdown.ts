@@ -33,7 +33,9 @@ export class Shutdown {
 
   async #runAll(reason: string): Promise<void> {
     this.log.info({ reason }, 'shutting down');
-    const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), this.timeoutMs).unref());
+    const deadline = new Promise<'timeout'>((resolve) =>
+      setTimeout(() => resolve('timeout'), this.timeoutMs).unref(),
+    );
     const steps = (async () => {
       for (const step of this.#steps) {
         try {

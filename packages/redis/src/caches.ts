@@ -6,7 +6,11 @@ import type { RedisKeys } from './keys.js';
 // definition) and jobs in a terminal state. A reader refilling the cache can therefore never pin a
 // stale state, whatever it races with; pending and processing jobs are always read from Postgres.
 
-export async function getCachedResults(redis: Redis, keys: RedisKeys, sha256: string): Promise<LetterCounts | null> {
+export async function getCachedResults(
+  redis: Redis,
+  keys: RedisKeys,
+  sha256: string,
+): Promise<LetterCounts | null> {
   const raw = await redis.get(keys.fileResults(sha256));
   if (raw === null) return null;
   try {
@@ -28,7 +32,11 @@ export async function cacheResults(
 }
 
 /** A terminal job's response body, stored as the JSON the API would send. */
-export async function getCachedJob(redis: Redis, keys: RedisKeys, jobId: string): Promise<string | null> {
+export async function getCachedJob(
+  redis: Redis,
+  keys: RedisKeys,
+  jobId: string,
+): Promise<string | null> {
   return redis.get(keys.jobStatus(jobId));
 }
 
@@ -43,7 +51,11 @@ export async function cacheFinishedJob(
   await redis.set(keys.jobStatus(jobId), body, { EX: Math.floor(ttlSeconds) });
 }
 
-export async function dropCachedJobs(redis: Redis, keys: RedisKeys, jobIds: string[]): Promise<void> {
+export async function dropCachedJobs(
+  redis: Redis,
+  keys: RedisKeys,
+  jobIds: string[],
+): Promise<void> {
   if (jobIds.length === 0) return;
   await redis.del(jobIds.map((id) => keys.jobStatus(id)));
 }

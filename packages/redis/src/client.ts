@@ -20,7 +20,8 @@ export function createRedis(options: RedisOptions): Redis {
     disableOfflineQueue: true,
     socket: {
       connectTimeout: options.connectTimeoutMs ?? 2_000,
-      reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 2_000) + Math.floor(Math.random() * 100),
+      reconnectStrategy: (retries) =>
+        Math.min(50 * 2 ** retries, 2_000) + Math.floor(Math.random() * 100),
     },
   });
   client.on('error', (err: Error) => options.onError?.(err));
@@ -36,7 +37,9 @@ export async function connectRedis(client: Redis, timeoutMs = 2_000): Promise<bo
     () => true,
     () => false,
   );
-  const timer = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref());
+  const timer = new Promise<boolean>((resolve) =>
+    setTimeout(() => resolve(false), timeoutMs).unref(),
+  );
   return Promise.race([connecting, timer]);
 }
 

@@ -23,7 +23,8 @@ export async function createTestRedis(): Promise<TestRedis> {
     redis,
     async cleanup() {
       const doomed: string[] = [];
-      for await (const batch of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) doomed.push(...batch);
+      for await (const batch of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 }))
+        doomed.push(...batch);
       if (doomed.length > 0) await redis.del(doomed);
       await closeRedis(redis);
     },

@@ -26,7 +26,13 @@ export async function redisReachable(redis: Redis): Promise<boolean> {
 /** Postgres being unreachable is a 503 the client should retry, never a 500. */
 export const classifyDependencyError: ErrorClassifier = (err) =>
   isConnectionError(err)
-    ? new HttpError(503, 'database-unavailable', 'Service Unavailable', 'the database is unreachable; retry shortly', {
-        'Retry-After': '5',
-      })
+    ? new HttpError(
+        503,
+        'database-unavailable',
+        'Service Unavailable',
+        'the database is unreachable; retry shortly',
+        {
+          'Retry-After': '5',
+        },
+      )
     : undefined;

@@ -3,7 +3,14 @@ import { type Config, ConfigError, loadConfig, type ServiceName } from '@scanner
 import { createDb, type Db } from '@scanner/db';
 import { closeServer, createRegistry, listen, type Registry, Shutdown } from '@scanner/http-kit';
 import { createLogger, type Logger } from '@scanner/logging';
-import { closeRedis, connectRedis, createRedis, type Redis, type RedisKeys, redisKeys } from '@scanner/redis';
+import {
+  closeRedis,
+  connectRedis,
+  createRedis,
+  type Redis,
+  type RedisKeys,
+  redisKeys,
+} from '@scanner/redis';
 
 /** Everything a service's main.ts needs, created from the environment in one place. */
 export interface ServiceProcess {
@@ -52,7 +59,11 @@ export async function startServiceProcess(service: ServiceName): Promise<Service
     if (lastRedisError) log.info('redis connection restored');
     lastRedisError = '';
   });
-  if (!(await connectRedis(redis))) log.warn({ url: redactUrl(config.redis.url) }, 'redis unreachable at start; retrying in the background');
+  if (!(await connectRedis(redis)))
+    log.warn(
+      { url: redactUrl(config.redis.url) },
+      'redis unreachable at start; retrying in the background',
+    );
   const lifecycle = { shuttingDown: false };
   const shutdown = new Shutdown(log, config.shutdown.timeoutMs);
   shutdown.installSignalHandlers();
@@ -73,7 +84,11 @@ export async function startServiceProcess(service: ServiceName): Promise<Service
  * Listens on the configured port and registers the shutdown order: readiness goes 503, the server
  * stops accepting and drains, then `drain` steps run (added by the caller), then clients close.
  */
-export async function serve(p: ServiceProcess, handler: RequestListener, drain: Array<[string, () => Promise<void>]> = []): Promise<Server> {
+export async function serve(
+  p: ServiceProcess,
+  handler: RequestListener,
+  drain: Array<[string, () => Promise<void>]> = [],
+): Promise<Server> {
   const server = createServer(handler);
   // Slow-loris protection for headers; bodies are bounded by the upload timeout instead.
   server.headersTimeout = 30_000;

@@ -60,7 +60,13 @@ export async function createServiceTestContext(
     log: createLogger({ service, level: config.log.level }),
     registry: createRegistry(service),
     lifecycle: { shuttingDown: false },
-    env: (extra = {}) => ({ PATH: process.env.PATH, HOME: process.env.HOME, ...baseEnv, ...overrides, ...extra }),
+    env: (extra = {}) => ({
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ...baseEnv,
+      ...overrides,
+      ...extra,
+    }),
     async cleanup() {
       await Promise.allSettled([
         database.drop(),
@@ -72,7 +78,9 @@ export async function createServiceTestContext(
 }
 
 /** Serves a handler on an ephemeral port, as main.ts would; returns its base URL and a closer. */
-export async function serveForTest(handler: RequestListener): Promise<{ url: string; server: Server; close(): Promise<void> }> {
+export async function serveForTest(
+  handler: RequestListener,
+): Promise<{ url: string; server: Server; close(): Promise<void> }> {
   const server = createServer(handler);
   const port = await listen(server, '127.0.0.1', 0);
   return { url: `http://127.0.0.1:${port}`, server, close: () => closeServer(server) };

@@ -47,7 +47,11 @@ export async function writeHashedTempFile(
  * readers see either no file or the complete one, and replacing an existing copy of the same
  * content is harmless (the bytes are identical by definition).
  */
-export async function placeContent(tempPath: string, root: string, sha256: string): Promise<string> {
+export async function placeContent(
+  tempPath: string,
+  root: string,
+  sha256: string,
+): Promise<string> {
   const target = contentPath(root, sha256);
   try {
     await rename(tempPath, target);

@@ -1,2 +1,2 @@
-export * from './wait-for.js';
 export * from './processes.js';
+export * from './wait-for.js';

@@ -69,7 +69,11 @@ export function startProcess(
 }
 
 /** Polls a URL until it answers 200. */
-export async function waitForHttp(url: string, timeoutMs = 20_000, proc?: ServiceProcess): Promise<void> {
+export async function waitForHttp(
+  url: string,
+  timeoutMs = 20_000,
+  proc?: ServiceProcess,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -82,7 +86,9 @@ export async function waitForHttp(url: string, timeoutMs = 20_000, proc?: Servic
       throw new Error(`${proc.name} exited before ${url} answered:\n${proc.output()}`);
     }
     if (Date.now() > deadline) {
-      throw new Error(`${url} did not answer 200 within ${timeoutMs} ms${proc ? `:\n${proc.output()}` : ''}`);
+      throw new Error(
+        `${url} did not answer 200 within ${timeoutMs} ms${proc ? `:\n${proc.output()}` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -22,7 +22,9 @@ export async function waitFor<T>(
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${message}`, { cause: lastError });
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${message}`, {
+        cause: lastError,
+      });
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }

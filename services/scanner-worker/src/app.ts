@@ -1,3 +1,4 @@
+import type { Db } from '@scanner/db';
 import {
   httpMetrics,
   mountMetrics,
@@ -7,7 +8,6 @@ import {
   type Registry,
   requestContext,
 } from '@scanner/http-kit';
-import type { Db } from '@scanner/db';
 import type { Logger } from '@scanner/logging';
 import type { Redis } from '@scanner/redis';
 import { databaseReachable, redisReachable } from '@scanner/runtime';
@@ -29,7 +29,10 @@ export function createApp(deps: WorkerAppDeps): Express {
   app.use(requestContext(deps.log));
   app.use(httpMetrics(deps.registry));
   mountProbes(app, deps.lifecycle, async () => {
-    const [database, redis] = await Promise.all([databaseReachable(deps.db), redisReachable(deps.redis)]);
+    const [database, redis] = await Promise.all([
+      databaseReachable(deps.db),
+      redisReachable(deps.redis),
+    ]);
     return { database, redis, consumer: deps.consumerRunning() };
   });
   mountMetrics(app, deps.registry);

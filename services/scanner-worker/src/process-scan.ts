@@ -42,9 +42,16 @@ const dbRetry = (signal: AbortSignal, log: Logger) => ({
  * worker, is never scanned again. Results are committed (finishing every job waiting on that
  * content) before the caller acknowledges the message.
  */
-export async function processScan(deps: ScanDeps, msg: ScanMessage, signal: AbortSignal): Promise<Disposition> {
+export async function processScan(
+  deps: ScanDeps,
+  msg: ScanMessage,
+  signal: AbortSignal,
+): Promise<Disposition> {
   const log = deps.log.child({ sha256: msg.sha256, jobId: msg.jobId, requestId: msg.requestId });
-  const start = await retryTransient(() => startScan(deps.db, msg.sha256, deps.staleAfterMs), dbRetry(signal, log));
+  const start = await retryTransient(
+    () => startScan(deps.db, msg.sha256, deps.staleAfterMs),
+    dbRetry(signal, log),
+  );
 
   if (start.kind === 'finished') {
     deps.metrics.scans.inc({ outcome: 'already_done' });
@@ -69,9 +76,12 @@ export async function processScan(deps: ScanDeps, msg: ScanMessage, signal: Abor
   }
 
   const path = contentPath(deps.storageRoot, msg.sha256);
-  const heartbeat = setInterval(() => {
-    heartbeatScan(deps.db, msg.sha256).catch((err) => log.warn({ err }, 'heartbeat failed'));
-  }, Math.max(50, Math.floor(deps.staleAfterMs / 3)));
+  const heartbeat = setInterval(
+    () => {
+      heartbeatScan(deps.db, msg.sha256).catch((err) => log.warn({ err }, 'heartbeat failed'));
+    },
+    Math.max(50, Math.floor(deps.staleAfterMs / 3)),
+  );
   const timer = deps.metrics.scanDuration.startTimer();
   deps.metrics.inFlight.inc();
   let scan: Awaited<ReturnType<typeof scanFile>>;
@@ -83,7 +93,9 @@ export async function processScan(deps: ScanDeps, msg: ScanMessage, signal: Abor
       );
     }
     if (scan.sha256 !== null && scan.sha256 !== msg.sha256) {
-      throw new PermanentScanError('stored file is corrupted: its SHA-256 does not match its content address');
+      throw new PermanentScanError(
+        'stored file is corrupted: its SHA-256 does not match its content address',
+      );
     }
   } catch (err) {
     if (signal.aborted) {
@@ -118,17 +130,33 @@ export async function processScan(deps: ScanDeps, msg: ScanMessage, signal: Abor
   deps.metrics.bytesScanned.inc(scan.sizeBytes);
   deps.metrics.scans.inc({ outcome: 'completed' });
   if (finished) deps.metrics.jobsFinished.inc({ status: 'completed' }, finished.jobIds.length);
-  log.info({ sizeBytes: scan.sizeBytes, jobs: finished?.jobIds.length ?? 0, attempt: start.attempt }, 'scan completed');
+  log.info(
+    { sizeBytes: scan.sizeBytes, jobs: finished?.jobIds.length ?? 0, attempt: start.attempt },
+    'scan completed',
+  );
   if (deps.redis.isReady) {
-    await cacheResults(deps.redis, deps.keys, msg.sha256, scan.counts, deps.fileCacheTtlSeconds).catch((err) =>
-      log.debug({ err }, 'results cache write failed'),
-    );
+    await cacheResults(
+      deps.redis,
+      deps.keys,
+      msg.sha256,
+      scan.counts,
+      deps.fileCacheTtlSeconds,
+    ).catch((err) => log.debug({ err }, 'results cache write failed'));
   }
   return 'ack';
 }
 
-async function fail(deps: ScanDeps, log: Logger, msg: ScanMessage, reason: string, signal: AbortSignal) {
-  const finished = await retryTransient(() => finishScan(deps.db, msg.sha256, { error: reason }), dbRetry(signal, log));
+async function fail(
+  deps: ScanDeps,
+  log: Logger,
+  msg: ScanMessage,
+  reason: string,
+  signal: AbortSignal,
+) {
+  const finished = await retryTransient(
+    () => finishScan(deps.db, msg.sha256, { error: reason }),
+    dbRetry(signal, log),
+  );
   deps.metrics.scans.inc({ outcome: 'failed' });
   if (finished) deps.metrics.jobsFinished.inc({ status: 'failed' }, finished.jobIds.length);
   log.warn({ reason, jobs: finished?.jobIds.length ?? 0 }, 'scan failed permanently');
@@ -151,5 +179,7 @@ async function deadLetter(deps: ScanDeps, msg: ScanMessage, reason: string, atte
       },
       { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: 100_000 } },
     )
-    .catch((err) => deps.log.warn({ err, sha256: msg.sha256, reason }, 'could not write dead letter'));
+    .catch((err) =>
+      deps.log.warn({ err, sha256: msg.sha256, reason }, 'could not write dead letter'),
+    );
 }

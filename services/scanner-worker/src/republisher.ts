@@ -28,7 +28,9 @@ const REPUBLISH_LOCK_KEY = 0x5ca7_0001;
 export async function republishLostScans(o: RepublishOptions): Promise<number> {
   if (!o.redis.isReady) return 0;
   return o.db.transaction().execute(async (trx) => {
-    const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(${REPUBLISH_LOCK_KEY}) as locked`.execute(trx);
+    const { rows } = await sql<{
+      locked: boolean;
+    }>`select pg_try_advisory_xact_lock(${REPUBLISH_LOCK_KEY}) as locked`.execute(trx);
     if (!rows[0]?.locked) return 0;
     const overdue = await findOverdueScans(trx, {
       publishedBeforeMs: o.republishAfterMs,

@@ -1,5 +1,11 @@
 import type { Logger } from '@scanner/logging';
-import { decodeScanMessage, ensureScanGroup, type Redis, type RedisKeys, type ScanMessage } from '@scanner/redis';
+import {
+  decodeScanMessage,
+  ensureScanGroup,
+  type Redis,
+  type RedisKeys,
+  type ScanMessage,
+} from '@scanner/redis';
 import type { Disposition } from './process-scan.js';
 import { sleep } from './retry.js';
 import type { WorkerMetrics } from './worker-metrics.js';
@@ -53,7 +59,10 @@ export class ScanConsumer {
 
   start(): void {
     this.#loop ??= this.#run();
-    this.#keepAlive = setInterval(() => void this.#refreshInFlight(), Math.max(50, Math.floor(this.#o.claimIdleMs / 3)));
+    this.#keepAlive = setInterval(
+      () => void this.#refreshInFlight(),
+      Math.max(50, Math.floor(this.#o.claimIdleMs / 3)),
+    );
   }
 
   /**
@@ -67,9 +76,15 @@ export class ScanConsumer {
     // The loop exits within one blocking read; whatever that read delivered is handled below.
     await this.#loop;
     const drained = Promise.allSettled([...this.#inFlight.values()]);
-    const timedOut = await Promise.race([drained.then(() => false), sleep(graceMs).then(() => true)]);
+    const timedOut = await Promise.race([
+      drained.then(() => false),
+      sleep(graceMs).then(() => true),
+    ]);
     if (timedOut) {
-      this.#o.log.warn({ inFlight: this.#inFlight.size }, 'shutdown deadline: aborting running scans');
+      this.#o.log.warn(
+        { inFlight: this.#inFlight.size },
+        'shutdown deadline: aborting running scans',
+      );
       this.#abort.abort();
       // A scan blocked inside a read cannot notice the abort; its entry stays pending and is
       // reclaimed by another worker, so it is not worth missing the shutdown deadline for.
@@ -109,7 +124,8 @@ export class ScanConsumer {
         }
         failures++;
         const delay = Math.min(5_000, 100 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2);
-        if (failures === 1 || failures % 20 === 0) log.warn({ err, failures }, 'stream read failed; backing off');
+        if (failures === 1 || failures % 20 === 0)
+          log.warn({ err, failures }, 'stream read failed; backing off');
         await sleep(delay, this.#abort.signal);
       }
     }
@@ -117,10 +133,15 @@ export class ScanConsumer {
 
   async #read(count: number): Promise<Entry[]> {
     const { blocking, keys, consumerName, blockMs = 1_000 } = this.#o;
-    const reply = await blocking.xReadGroup(keys.scanGroup, consumerName, { key: keys.scanStream, id: '>' }, {
-      COUNT: count,
-      BLOCK: blockMs,
-    });
+    const reply = await blocking.xReadGroup(
+      keys.scanGroup,
+      consumerName,
+      { key: keys.scanStream, id: '>' },
+      {
+        COUNT: count,
+        BLOCK: blockMs,
+      },
+    );
     if (!reply) return [];
     const streams = reply as Array<{ messages: Entry[] }>;
     return streams.flatMap((s) => s.messages);
@@ -132,9 +153,16 @@ export class ScanConsumer {
     if (now - this.#lastReclaim < this.#o.claimIdleMs / 2) return [];
     this.#lastReclaim = now;
     const { redis, keys, consumerName, claimIdleMs, log, metrics } = this.#o;
-    const reply = await redis.xAutoClaim(keys.scanStream, keys.scanGroup, consumerName, claimIdleMs, '0-0', {
-      COUNT: count,
-    });
+    const reply = await redis.xAutoClaim(
+      keys.scanStream,
+      keys.scanGroup,
+      consumerName,
+      claimIdleMs,
+      '0-0',
+      {
+        COUNT: count,
+      },
+    );
     if (reply.deletedMessages.length > 0) {
       // Their entries were deleted from the stream while pending; XAUTOCLAIM has dropped them from
       // the PEL. Postgres still knows the content is unfinished, and the republisher resends it.
@@ -167,7 +195,10 @@ export class ScanConsumer {
       try {
         disposition = await this.#o.handle(msg, this.#abort.signal);
       } catch (err) {
-        log.error({ err, entryId: entry.id, sha256: msg.sha256 }, 'scan handler failed; entry left pending');
+        log.error(
+          { err, entryId: entry.id, sha256: msg.sha256 },
+          'scan handler failed; entry left pending',
+        );
         disposition = 'keep';
       }
     } else {
@@ -175,7 +206,11 @@ export class ScanConsumer {
     }
     if (disposition === 'keep') return;
     try {
-      await redis.multi().xAck(keys.scanStream, keys.scanGroup, entry.id).xDel(keys.scanStream, entry.id).exec();
+      await redis
+        .multi()
+        .xAck(keys.scanStream, keys.scanGroup, entry.id)
+        .xDel(keys.scanStream, entry.id)
+        .exec();
     } catch (err) {
       // Not acknowledged: it will be reclaimed, and the handler sees the content already done.
       log.warn({ err, entryId: entry.id }, 'acknowledgement failed');
@@ -194,9 +229,16 @@ export class ScanConsumer {
     const { redis, keys, consumerName, log } = this.#o;
     try {
       // Deleting a consumer drops its pending entries; only leave when there are none.
-      const pending = await redis.xPendingRange(keys.scanStream, keys.scanGroup, '-', '+', 1, { consumer: consumerName });
-      if (pending.length === 0) await redis.xGroupDelConsumer(keys.scanStream, keys.scanGroup, consumerName);
-      else log.info({ pending: pending.length }, 'leaving pending entries for other workers to reclaim');
+      const pending = await redis.xPendingRange(keys.scanStream, keys.scanGroup, '-', '+', 1, {
+        consumer: consumerName,
+      });
+      if (pending.length === 0)
+        await redis.xGroupDelConsumer(keys.scanStream, keys.scanGroup, consumerName);
+      else
+        log.info(
+          { pending: pending.length },
+          'leaving pending entries for other workers to reclaim',
+        );
     } catch (err) {
       log.warn({ err }, 'could not leave the consumer group');
     }

@@ -16,7 +16,11 @@ export interface WorkerMetrics {
  * Worker metrics. Queue gauges are read from Redis at scrape time (XLEN, XINFO GROUPS) so they are
  * true for the whole group, not just this replica.
  */
-export function createWorkerMetrics(registry: Registry, redis: Redis, keys: RedisKeys): WorkerMetrics {
+export function createWorkerMetrics(
+  registry: Registry,
+  redis: Redis,
+  keys: RedisKeys,
+): WorkerMetrics {
   const queue = async () => {
     if (!redis.isReady) return null;
     try {
@@ -31,7 +35,11 @@ export function createWorkerMetrics(registry: Registry, redis: Redis, keys: Redi
       return null;
     }
   };
-  const queueGauge = (name: string, help: string, pick: (q: NonNullable<Awaited<ReturnType<typeof queue>>>) => number) =>
+  const queueGauge = (
+    name: string,
+    help: string,
+    pick: (q: NonNullable<Awaited<ReturnType<typeof queue>>>) => number,
+  ) =>
     new Gauge({
       name,
       help,
@@ -41,9 +49,21 @@ export function createWorkerMetrics(registry: Registry, redis: Redis, keys: Redi
         if (q) this.set(pick(q));
       },
     });
-  queueGauge('scanner_queue_length', 'Entries in the scan stream (queued plus delivered but unacknowledged).', (q) => q.length);
-  queueGauge('scanner_queue_pending_entries', 'Entries delivered to a worker and not yet acknowledged.', (q) => q.pending);
-  queueGauge('scanner_queue_consumer_group_lag', 'Entries not yet delivered to any worker.', (q) => q.lag);
+  queueGauge(
+    'scanner_queue_length',
+    'Entries in the scan stream (queued plus delivered but unacknowledged).',
+    (q) => q.length,
+  );
+  queueGauge(
+    'scanner_queue_pending_entries',
+    'Entries delivered to a worker and not yet acknowledged.',
+    (q) => q.pending,
+  );
+  queueGauge(
+    'scanner_queue_consumer_group_lag',
+    'Entries not yet delivered to any worker.',
+    (q) => q.lag,
+  );
   queueGauge('scanner_dead_letter_entries', 'Entries in the dead-letter stream.', (q) => q.dead);
 
   return {
@@ -53,7 +73,11 @@ export function createWorkerMetrics(registry: Registry, redis: Redis, keys: Redi
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
       registers: [registry],
     }),
-    bytesScanned: new Counter({ name: 'scanner_scanned_bytes_total', help: 'Bytes read and counted.', registers: [registry] }),
+    bytesScanned: new Counter({
+      name: 'scanner_scanned_bytes_total',
+      help: 'Bytes read and counted.',
+      registers: [registry],
+    }),
     scans: new Counter({
       name: 'scanner_scans_total',
       help: 'Scan attempts by outcome.',
@@ -81,6 +105,10 @@ export function createWorkerMetrics(registry: Registry, redis: Redis, keys: Redi
       help: 'Entries claimed from consumers that stopped acknowledging (dead or stalled workers).',
       registers: [registry],
     }),
-    inFlight: new Gauge({ name: 'scanner_scans_in_flight', help: 'Scans running in this process.', registers: [registry] }),
+    inFlight: new Gauge({
+      name: 'scanner_scans_in_flight',
+      help: 'Scans running in this process.',
+      registers: [registry],
+    }),
   };
 }

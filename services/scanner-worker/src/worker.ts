@@ -1,10 +1,10 @@
-import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Config } from '@scanner/config';
 import type { Db } from '@scanner/db';
-import type { Logger } from '@scanner/logging';
-import { connectRedis, closeRedis, type Redis, type RedisKeys } from '@scanner/redis';
 import type { Registry } from '@scanner/http-kit';
+import type { Logger } from '@scanner/logging';
+import { closeRedis, connectRedis, type Redis, type RedisKeys } from '@scanner/redis';
 import { processScan } from './process-scan.js';
 import { republishLostScans } from './republisher.js';
 import { ScanConsumer } from './scan-consumer.js';
@@ -57,7 +57,10 @@ export function createWorker(deps: WorkerDeps, name = consumerName()): Worker {
     metrics,
     handle: (msg, signal) => processScan(scanDeps, msg, signal),
   });
-  const republishEveryMs = Math.max(100, Math.min(30_000, Math.floor(config.worker.republishAfterMs / 2)));
+  const republishEveryMs = Math.max(
+    100,
+    Math.min(30_000, Math.floor(config.worker.republishAfterMs / 2)),
+  );
   let republishTimer: NodeJS.Timeout | undefined;
   let republishing: Promise<unknown> = Promise.resolve();
   const republishLog = log.child({ component: 'republisher' });

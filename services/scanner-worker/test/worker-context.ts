@@ -36,20 +36,33 @@ export async function seedUpload(
     await writeFile(path, bytes);
   }
   if (opts.publish !== false) {
-    await publishScan(ctx.redis, ctx.keys, { sha256: sha, jobId: job.jobId, requestId: job.requestId ?? '' });
+    await publishScan(ctx.redis, ctx.keys, {
+      sha256: sha,
+      jobId: job.jobId,
+      requestId: job.requestId ?? '',
+    });
   }
   return job;
 }
 
 export async function jobRow(ctx: ServiceTestContext, jobId: string) {
-  return ctx.db.selectFrom('jobs').selectAll().where('job_id', '=', jobId).executeTakeFirstOrThrow();
+  return ctx.db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('job_id', '=', jobId)
+    .executeTakeFirstOrThrow();
 }
 
 export async function fileRow(ctx: ServiceTestContext, sha: string) {
   return ctx.db.selectFrom('files').selectAll().where('sha256', '=', sha).executeTakeFirstOrThrow();
 }
 
-export async function waitForJob(ctx: ServiceTestContext, jobId: string, status: 'completed' | 'failed', timeoutMs = 20_000) {
+export async function waitForJob(
+  ctx: ServiceTestContext,
+  jobId: string,
+  status: 'completed' | 'failed',
+  timeoutMs = 20_000,
+) {
   return waitFor(
     async () => {
       const row = await jobRow(ctx, jobId);
@@ -60,7 +73,11 @@ export async function waitForJob(ctx: ServiceTestContext, jobId: string, status:
 }
 
 /** A real worker process running this package's sources, joined to the test's database and prefix. */
-export function startWorkerProcess(ctx: ServiceTestContext, name: string, env: Record<string, string> = {}) {
+export function startWorkerProcess(
+  ctx: ServiceTestContext,
+  name: string,
+  env: Record<string, string> = {},
+) {
   return startProcess(
     name,
     process.execPath,

@@ -3,8 +3,8 @@ import { mkdir, open, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { contentPath, countLetters } from '@scanner/core';
-import { createServiceTestContext, type ServiceTestContext } from '@scanner/runtime/testing';
 import { publishScan } from '@scanner/redis';
+import { createServiceTestContext, type ServiceTestContext } from '@scanner/runtime/testing';
 import { type ServiceProcess, waitFor } from '@scanner/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fileRow, seedUpload, startWorkerProcess, waitForJob } from './worker-context.js';
@@ -43,15 +43,22 @@ async function seedBlockingUpload(content: string) {
   const path = contentPath(ctx.storageRoot, job.sha256);
   await mkdir(dirname(path), { recursive: true });
   execFileSync('mkfifo', [path]);
-  await publishScan(ctx.redis, ctx.keys, { sha256: job.sha256, jobId: job.jobId, requestId: 'fifo' });
+  await publishScan(ctx.redis, ctx.keys, {
+    sha256: job.sha256,
+    jobId: job.jobId,
+    requestId: 'fifo',
+  });
   return { job, release: () => writeFile(path, content) };
 }
 
 async function scanStarted(sha: string, attempt: number) {
-  await waitFor(async () => {
-    const f = await fileRow(ctx, sha);
-    return f.scan_status === 'processing' && f.scan_attempts === attempt;
-  }, { message: `scan attempt ${attempt} started`, timeoutMs: 20_000 });
+  await waitFor(
+    async () => {
+      const f = await fileRow(ctx, sha);
+      return f.scan_status === 'processing' && f.scan_attempts === attempt;
+    },
+    { message: `scan attempt ${attempt} started`, timeoutMs: 20_000 },
+  );
 }
 
 describe('worker processes', () => {
@@ -68,7 +75,9 @@ describe('worker processes', () => {
     await release();
     await waitForJob(ctx, job.jobId, 'completed');
     expect((await fileRow(ctx, job.sha256)).results).toEqual(countLetters(Buffer.from(content)));
-    await waitFor(async () => (await ctx.redis.xLen(ctx.keys.scanStream)) === 0, { message: 'entry acknowledged' });
+    await waitFor(async () => (await ctx.redis.xLen(ctx.keys.scanStream)) === 0, {
+      message: 'entry acknowledged',
+    });
   });
 
   it('a long scan is never reclaimed from a live worker', async () => {
@@ -80,7 +89,13 @@ describe('worker processes', () => {
     // Asserting that nothing happens needs time to pass: several claim-idle periods.
     await sleep(CLAIM_IDLE_MS * 4);
     expect((await fileRow(ctx, job.sha256)).scan_attempts).toBe(1);
-    const pending = await ctx.redis.xPendingRange(ctx.keys.scanStream, ctx.keys.scanGroup, '-', '+', 10);
+    const pending = await ctx.redis.xPendingRange(
+      ctx.keys.scanStream,
+      ctx.keys.scanGroup,
+      '-',
+      '+',
+      10,
+    );
     expect(pending).toHaveLength(1);
     expect(pending[0]?.deliveriesCounter).toBe(1);
     await release();
@@ -92,7 +107,8 @@ describe('worker processes', () => {
     const w = worker('worker-e');
     const job = await seedUpload(ctx, 'before shutdown');
     await waitForJob(ctx, job.jobId, 'completed');
-    const consumers = async () => (await ctx.redis.xInfoConsumers(ctx.keys.scanStream, ctx.keys.scanGroup)).map((c) => c.name);
+    const consumers = async () =>
+      (await ctx.redis.xInfoConsumers(ctx.keys.scanStream, ctx.keys.scanGroup)).map((c) => c.name);
     await waitFor(async () => (await consumers()).length > 0, { message: 'consumer registered' });
     const before = await consumers();
     expect(await w.stop(10_000)).toBe(0);
@@ -129,18 +145,32 @@ describe('worker processes', () => {
 
 describe('fault soak', () => {
   it('200 jobs across workers that are killed and restarted: all complete exactly, no content scanned twice but where a worker died', async () => {
-    const contents = Array.from({ length: 200 }, (_, i) => Buffer.concat([Buffer.from(`job ${i} `), Buffer.alloc(20_000 + i, 65 + (i % 26))]));
+    const contents = Array.from({ length: 200 }, (_, i) =>
+      Buffer.concat([Buffer.from(`job ${i} `), Buffer.alloc(20_000 + i, 65 + (i % 26))]),
+    );
     const a = worker('soak-a', { WORKER_CONCURRENCY: '4' });
     worker('soak-b', { WORKER_CONCURRENCY: '4' });
     const jobs = [];
     for (const c of contents) jobs.push(await seedUpload(ctx, c));
     // Duplicate deliveries of a few messages must not cause second scans.
-    for (const j of jobs.slice(0, 20)) await publishScan(ctx.redis, ctx.keys, { sha256: j.sha256, jobId: j.jobId, requestId: 'dup' });
+    for (const j of jobs.slice(0, 20))
+      await publishScan(ctx.redis, ctx.keys, {
+        sha256: j.sha256,
+        jobId: j.jobId,
+        requestId: 'dup',
+      });
 
-    await waitFor(async () => {
-      const { n } = await ctx.db.selectFrom('jobs').select((eb) => eb.fn.countAll<string>().as('n')).where('status', '=', 'completed').executeTakeFirstOrThrow();
-      return Number(n) >= 30;
-    }, { message: 'some progress' });
+    await waitFor(
+      async () => {
+        const { n } = await ctx.db
+          .selectFrom('jobs')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .where('status', '=', 'completed')
+          .executeTakeFirstOrThrow();
+        return Number(n) >= 30;
+      },
+      { message: 'some progress' },
+    );
     await a.kill();
     worker('soak-c', { WORKER_CONCURRENCY: '4' });
 
@@ -152,17 +182,42 @@ describe('fault soak', () => {
       .selectFrom('files')
       .select('sha256')
       .where('scan_attempts', '>', 1)
-      .where('sha256', 'in', jobs.map((j) => j.sha256))
+      .where(
+        'sha256',
+        'in',
+        jobs.map((j) => j.sha256),
+      )
       .execute();
     // Only scans in flight in the killed worker (its concurrency) may have run twice.
     expect(rescanned.length).toBeLessThanOrEqual(4);
     try {
-      await waitFor(async () => (await ctx.redis.xLen(ctx.keys.scanStream)) === 0, { message: 'stream drained', timeoutMs: 20_000 });
+      await waitFor(async () => (await ctx.redis.xLen(ctx.keys.scanStream)) === 0, {
+        message: 'stream drained',
+        timeoutMs: 20_000,
+      });
     } catch (e) {
       console.log('STREAM', JSON.stringify(await ctx.redis.xRange(ctx.keys.scanStream, '-', '+')));
-      console.log('PENDING', JSON.stringify(await ctx.redis.xPendingRange(ctx.keys.scanStream, ctx.keys.scanGroup, '-', '+', 100)));
-      console.log('CONSUMERS', JSON.stringify(await ctx.redis.xInfoConsumers(ctx.keys.scanStream, ctx.keys.scanGroup)));
-      console.log(running.map((r) => r.output().split('\n').filter((l) => !l.includes('scan completed')).join('\n')).join('\n-----\n'));
+      console.log(
+        'PENDING',
+        JSON.stringify(
+          await ctx.redis.xPendingRange(ctx.keys.scanStream, ctx.keys.scanGroup, '-', '+', 100),
+        ),
+      );
+      console.log(
+        'CONSUMERS',
+        JSON.stringify(await ctx.redis.xInfoConsumers(ctx.keys.scanStream, ctx.keys.scanGroup)),
+      );
+      console.log(
+        running
+          .map((r) =>
+            r
+              .output()
+              .split('\n')
+              .filter((l) => !l.includes('scan completed'))
+              .join('\n'),
+          )
+          .join('\n-----\n'),
+      );
       throw e;
     }
   });

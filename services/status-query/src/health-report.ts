@@ -44,7 +44,11 @@ export async function healthReport(deps: {
     : { total_bytes: 0, used_bytes: 0, free_bytes: 0, percent_used: 0, status: 'unavailable' };
   const up = database && redis && volume !== null;
   return {
-    status: !up ? 'unhealthy' : tier === 'critical' || tier === 'emergency' ? 'degraded' : 'healthy',
+    status: !up
+      ? 'unhealthy'
+      : tier === 'critical' || tier === 'emergency'
+        ? 'degraded'
+        : 'healthy',
     database: database ? 'healthy' : 'unhealthy',
     redis: redis ? 'healthy' : 'unhealthy',
     storage,

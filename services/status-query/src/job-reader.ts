@@ -1,6 +1,12 @@
 import { type Db, findJob } from '@scanner/db';
 import type { Logger } from '@scanner/logging';
-import { cacheFinishedJob, getCachedJob, type Redis, type RedisKeys, withTimeout } from '@scanner/redis';
+import {
+  cacheFinishedJob,
+  getCachedJob,
+  type Redis,
+  type RedisKeys,
+  withTimeout,
+} from '@scanner/redis';
 import { jobResource } from './job-resource.js';
 
 const REDIS_TIMEOUT_MS = 250;
@@ -38,7 +44,11 @@ export async function readJob(deps: JobReaderDeps, jobId: string): Promise<strin
 async function fromCache(deps: JobReaderDeps, jobId: string): Promise<string | null> {
   if (!deps.redis.isReady) return null;
   try {
-    const body = await withTimeout(getCachedJob(deps.redis, deps.keys, jobId), REDIS_TIMEOUT_MS, 'get job');
+    const body = await withTimeout(
+      getCachedJob(deps.redis, deps.keys, jobId),
+      REDIS_TIMEOUT_MS,
+      'get job',
+    );
     if (!body) return null;
     // The cache TTL never outlives expires_at, but clocks differ: check anyway.
     const { expires_at } = JSON.parse(body) as { expires_at?: string };

@@ -1,5 +1,4 @@
-import type { ScannedContent } from '@scanner/db';
-import type { JobView } from '@scanner/db';
+import type { JobView, ScannedContent } from '@scanner/db';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 

@@ -1,4 +1,4 @@
-import { startServiceProcess, serve } from '@scanner/runtime';
+import { serve, startServiceProcess } from '@scanner/runtime';
 import { ensureVolumeLayout } from '@scanner/storage';
 import { createApp } from './app.js';
 

@@ -3,7 +3,11 @@ import { countLetters } from '@scanner/core';
 import { createDb, finishScan, recordNewContent } from '@scanner/db';
 import { createRegistry } from '@scanner/http-kit';
 import { closeRedis, createRedis } from '@scanner/redis';
-import { createServiceTestContext, type ServiceTestContext, serveForTest } from '@scanner/runtime/testing';
+import {
+  createServiceTestContext,
+  type ServiceTestContext,
+  serveForTest,
+} from '@scanner/runtime/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type StatusQueryDeps } from '../src/app.js';
 
@@ -57,10 +61,30 @@ describe('GET /api/v1/files/{job_id}', () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as Record<string, unknown>;
     expect(Object.keys(body).sort()).toEqual(
-      ['job_id', 'status', 'original_filename', 'file_size', 'sha256', 'results', 'error_message', 'created_at', 'updated_at', 'completed_at', 'expires_at'].sort(),
+      [
+        'job_id',
+        'status',
+        'original_filename',
+        'file_size',
+        'sha256',
+        'results',
+        'error_message',
+        'created_at',
+        'updated_at',
+        'completed_at',
+        'expires_at',
+      ].sort(),
     );
-    expect(body).toMatchObject({ job_id: job.jobId, status: 'pending', results: null, completed_at: null, error_message: null, file_size: 11 });
-    for (const k of ['created_at', 'updated_at', 'expires_at']) expect(body[k]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(body).toMatchObject({
+      job_id: job.jobId,
+      status: 'pending',
+      results: null,
+      completed_at: null,
+      error_message: null,
+      file_size: 11,
+    });
+    for (const k of ['created_at', 'updated_at', 'expires_at'])
+      expect(body[k]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   });
 
   it('returns results with all 26 letters once completed, and caches only that final state', async () => {
@@ -72,7 +96,10 @@ describe('GET /api/v1/files/{job_id}', () => {
 
     const results = countLetters(Buffer.from('completed-job'));
     await finishScan(ctx.db, job.sha256, { results });
-    const body = (await (await fetch(`${url}/api/v1/files/${job.jobId}`)).json()) as Record<string, unknown>;
+    const body = (await (await fetch(`${url}/api/v1/files/${job.jobId}`)).json()) as Record<
+      string,
+      unknown
+    >;
     expect(body.status).toBe('completed');
     expect(Object.keys(body.results as object)).toHaveLength(26);
     expect(body.results).toEqual(results);
@@ -92,7 +119,9 @@ describe('GET /api/v1/files/{job_id}', () => {
     const poller = async () => {
       while (!stop) {
         for (const j of jobs) {
-          const body = (await (await fetch(`${url}/api/v1/files/${j.jobId}`)).json()) as { status: string };
+          const body = (await (await fetch(`${url}/api/v1/files/${j.jobId}`)).json()) as {
+            status: string;
+          };
           if (body.status === 'completed') seenCompleted.add(j.jobId);
           else if (seenCompleted.has(j.jobId)) regressions.push(j.jobId);
         }
@@ -109,7 +138,9 @@ describe('GET /api/v1/files/{job_id}', () => {
     await Promise.all(pollers);
     expect(regressions).toEqual([]);
     for (const j of jobs) {
-      const body = (await (await fetch(`${url}/api/v1/files/${j.jobId}`)).json()) as { status: string };
+      const body = (await (await fetch(`${url}/api/v1/files/${j.jobId}`)).json()) as {
+        status: string;
+      };
       expect(body.status).toBe('completed');
     }
   });
@@ -117,8 +148,15 @@ describe('GET /api/v1/files/{job_id}', () => {
   it('returns a failed job with its error message', async () => {
     const job = await seed('failed-job');
     await finishScan(ctx.db, job.sha256, { error: 'stored file is missing' });
-    const body = (await (await fetch(`${url}/api/v1/files/${job.jobId}`)).json()) as Record<string, unknown>;
-    expect(body).toMatchObject({ status: 'failed', error_message: 'stored file is missing', results: null });
+    const body = (await (await fetch(`${url}/api/v1/files/${job.jobId}`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(body).toMatchObject({
+      status: 'failed',
+      error_message: 'stored file is missing',
+      results: null,
+    });
     expect(body.completed_at).toMatch(/Z$/);
   });
 
@@ -151,7 +189,10 @@ describe('GET /api/v1/files/{job_id}', () => {
   });
 
   it('answers 503 with Retry-After when Postgres is down', async () => {
-    const deadDb = createDb({ url: 'postgresql://postgres@127.0.0.1:1/none', connectionTimeoutMs: 300 });
+    const deadDb = createDb({
+      url: 'postgresql://postgres@127.0.0.1:1/none',
+      connectionTimeoutMs: 300,
+    });
     const served = await serveForTest(createApp(depsFor(ctx, { db: deadDb })));
     try {
       const res = await fetch(`${served.url}/api/v1/files/${randomUUID()}`);
@@ -189,9 +230,20 @@ describe('GET /health and probes', () => {
   it('reports healthy dependencies and storage numbers', async () => {
     const res = await fetch(`${url}/health`);
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { status: string; database: string; redis: string; storage: Record<string, unknown> };
+    const body = (await res.json()) as {
+      status: string;
+      database: string;
+      redis: string;
+      storage: Record<string, unknown>;
+    };
     expect(body).toMatchObject({ status: 'healthy', database: 'healthy', redis: 'healthy' });
-    expect(Object.keys(body.storage).sort()).toEqual(['free_bytes', 'percent_used', 'status', 'total_bytes', 'used_bytes']);
+    expect(Object.keys(body.storage).sort()).toEqual([
+      'free_bytes',
+      'percent_used',
+      'status',
+      'total_bytes',
+      'used_bytes',
+    ]);
     expect(body.storage.total_bytes as number).toBeGreaterThan(0);
     expect(['healthy', 'warning', 'critical', 'emergency']).toContain(body.storage.status);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
@@ -199,7 +251,10 @@ describe('GET /health and probes', () => {
   });
 
   it('answers 503 when Postgres or Redis is down', async () => {
-    const deadDb = createDb({ url: 'postgresql://postgres@127.0.0.1:1/none', connectionTimeoutMs: 300 });
+    const deadDb = createDb({
+      url: 'postgresql://postgres@127.0.0.1:1/none',
+      connectionTimeoutMs: 300,
+    });
     const deadRedis = createRedis({ url: 'redis://127.0.0.1:1' });
     for (const overrides of [{ db: deadDb }, { redis: deadRedis }]) {
       const served = await serveForTest(createApp(depsFor(ctx, overrides)));

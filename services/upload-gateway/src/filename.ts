@@ -1,5 +1,6 @@
 const MAX_FILENAME_CHARS = 255;
 // C0 and C1 control characters, DEL, and the Unicode line/paragraph separators.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 
 /**
@@ -11,5 +12,7 @@ export function cleanFilename(raw: string): string | null {
   const cleaned = raw.replace(CONTROL, '').trim();
   if (cleaned.length === 0) return null;
   const chars = Array.from(cleaned);
-  return chars.length <= MAX_FILENAME_CHARS ? cleaned : chars.slice(0, MAX_FILENAME_CHARS).join('').trimEnd();
+  return chars.length <= MAX_FILENAME_CHARS
+    ? cleaned
+    : chars.slice(0, MAX_FILENAME_CHARS).join('').trimEnd();
 }

@@ -1,6 +1,11 @@
 import { Counter, type Registry } from '@scanner/http-kit';
 
-export type UploadOutcome = 'new' | 'rescan' | 'duplicate_completed' | 'duplicate_in_flight' | 'rejected';
+export type UploadOutcome =
+  | 'new'
+  | 'rescan'
+  | 'duplicate_completed'
+  | 'duplicate_in_flight'
+  | 'rejected';
 export type DedupLevel = 'digest_header' | 'redis' | 'postgres' | 'in_flight';
 
 export interface GatewayMetrics {

@@ -25,8 +25,14 @@ export type ReceivedUpload =
 const LIMITS = { fields: 20, fieldSize: 64 * 1024, parts: 25, headerPairs: 50, files: 1 };
 
 const tooLarge = (maxBytes: number) =>
-  new HttpError(413, 'file-too-large', 'Content Too Large', `the file exceeds the limit of ${maxBytes} bytes`);
-const badMultipart = (detail: string) => new HttpError(400, 'malformed-multipart', 'Bad Request', detail);
+  new HttpError(
+    413,
+    'file-too-large',
+    'Content Too Large',
+    `the file exceeds the limit of ${maxBytes} bytes`,
+  );
+const badMultipart = (detail: string) =>
+  new HttpError(400, 'malformed-multipart', 'Bad Request', detail);
 
 /**
  * Streams the single `file` part of a multipart/form-data request to a hashed temp file on the
@@ -58,7 +64,9 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
       stopReading();
       abort.abort(err);
       // A temp file that finished writing just before the failure must not survive it either.
-      filePart?.then((r) => (r.kind === 'stored' ? removeQuietly(r.file.path) : undefined)).catch(() => {});
+      filePart
+        ?.then((r) => (r.kind === 'stored' ? removeQuietly(r.file.path) : undefined))
+        .catch(() => {});
       reject(err);
     };
     const succeed = (value: ReceivedUpload) => {
@@ -72,13 +80,23 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
     };
 
     const idleTimer = setTimeout(() => {
-      fail(new HttpError(408, 'upload-timeout', 'Request Timeout', `no data received for ${opts.idleTimeoutMs} ms`));
+      fail(
+        new HttpError(
+          408,
+          'upload-timeout',
+          'Request Timeout',
+          `no data received for ${opts.idleTimeoutMs} ms`,
+        ),
+      );
     }, opts.idleTimeoutMs);
     const onData = () => idleTimer.refresh();
     req.on('data', onData);
     // The client went away before sending everything: there is nobody to answer, only cleanup.
     req.once('close', () => {
-      if (!req.complete) fail(new HttpError(400, 'client-aborted', 'Bad Request', 'the client closed the connection'));
+      if (!req.complete)
+        fail(
+          new HttpError(400, 'client-aborted', 'Bad Request', 'the client closed the connection'),
+        );
     });
 
     parser.on('file', (field, stream, info) => {
@@ -90,7 +108,14 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
       const filename = info.filename === undefined ? null : cleanFilename(info.filename);
       if (filename === null) {
         stream.resume();
-        fail(new HttpError(400, 'missing-filename', 'Bad Request', 'the file part needs a non-empty filename'));
+        fail(
+          new HttpError(
+            400,
+            'missing-filename',
+            'Bad Request',
+            'the file part needs a non-empty filename',
+          ),
+        );
         return;
       }
       filePart = (async (): Promise<ReceivedUpload> => {
@@ -110,11 +135,18 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
           if (r.kind === 'answered') succeed(r);
         },
         (err: unknown) =>
-          fail(err instanceof SizeLimitExceededError ? tooLarge(opts.maxBytes) : abort.signal.aborted ? abort.signal.reason : err),
+          fail(
+            err instanceof SizeLimitExceededError
+              ? tooLarge(opts.maxBytes)
+              : abort.signal.aborted
+                ? abort.signal.reason
+                : err,
+          ),
       );
     });
     parser.on('field', (name) => {
-      if (name === 'file') fail(badMultipart('the "file" part must be a file (with a filename), not a plain field'));
+      if (name === 'file')
+        fail(badMultipart('the "file" part must be a file (with a filename), not a plain field'));
     });
     parser.on('filesLimit', () => fail(badMultipart('only one file per request')));
     parser.on('partsLimit', () => fail(badMultipart(`more than ${LIMITS.parts} parts`)));

@@ -41,7 +41,11 @@ export type Recorded =
 async function cachedResults(deps: RecordDeps, sha256: string): Promise<LetterCounts | null> {
   if (!deps.redis.isReady) return null;
   try {
-    return await withTimeout(getCachedResults(deps.redis, deps.keys, sha256), REDIS_TIMEOUT_MS, 'get results');
+    return await withTimeout(
+      getCachedResults(deps.redis, deps.keys, sha256),
+      REDIS_TIMEOUT_MS,
+      'get results',
+    );
   } catch (err) {
     deps.log.debug({ err }, 'results cache read failed');
     return null;
@@ -74,7 +78,11 @@ export async function recordKnownCompleted(
  * insert that succeeds only for content never seen; otherwise the locked path for known content.
  * `tempPath` is placed at the content address only when this upload's bytes are needed.
  */
-export async function recordUpload(deps: RecordDeps, input: UploadInput, tempPath: string): Promise<Recorded> {
+export async function recordUpload(
+  deps: RecordDeps,
+  input: UploadInput,
+  tempPath: string,
+): Promise<Recorded> {
   const cached = await cachedResults(deps, input.sha256);
   if (cached) {
     const done = await recordKnownCompleted(deps, input, 'redis');
@@ -88,7 +96,9 @@ export async function recordUpload(deps: RecordDeps, input: UploadInput, tempPat
     try {
       await placeContent(tempPath, deps.storageRoot, input.sha256);
     } catch (err) {
-      await finishScan(deps.db, input.sha256, { error: 'the upload could not be stored' }).catch(() => {});
+      await finishScan(deps.db, input.sha256, { error: 'the upload could not be stored' }).catch(
+        () => {},
+      );
       throw err;
     }
     await publish(deps, input);
@@ -132,7 +142,10 @@ async function publish(deps: RecordDeps, input: UploadInput): Promise<void> {
     deps.metrics.publishFailures.inc();
     deps.log.warn({ err, sha256: input.sha256 }, 'scan not published; left for the republisher');
     await markUnpublished(deps.db, input.sha256).catch((e) =>
-      deps.log.warn({ err: e }, 'could not mark content unpublished; it is republished after REPUBLISH_AFTER_MS'),
+      deps.log.warn(
+        { err: e },
+        'could not mark content unpublished; it is republished after REPUBLISH_AFTER_MS',
+      ),
     );
   }
 }

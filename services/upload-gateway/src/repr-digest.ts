@@ -15,7 +15,7 @@ export function parseReprDigest(header: string | undefined): string | null {
     const value = member.slice(eq + 1).trim();
     const match = /^:([A-Za-z0-9+/]+={0,2}):$/.exec(value);
     const bytes = match ? Buffer.from(match[1] as string, 'base64') : null;
-    if (!bytes || bytes.length !== 32) {
+    if (bytes?.length !== 32) {
       throw new HttpError(
         400,
         'invalid-repr-digest',

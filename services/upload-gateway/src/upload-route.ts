@@ -5,7 +5,12 @@ import { removeQuietly } from '@scanner/storage';
 import type { Request, RequestHandler, Response } from 'express';
 import type { UploadOutcome } from './gateway-metrics.js';
 import { receiveUpload } from './receive-upload.js';
-import { type RecordDeps, type Recorded, recordKnownCompleted, recordUpload } from './record-upload.js';
+import {
+  type RecordDeps,
+  type Recorded,
+  recordKnownCompleted,
+  recordUpload,
+} from './record-upload.js';
 import { parseReprDigest } from './repr-digest.js';
 import type { StorageGuard } from './storage-guard.js';
 
@@ -23,10 +28,20 @@ const MULTIPART_SLACK_BYTES = 256 * 1024;
 function checkContentType(req: Request): void {
   const type = req.headers['content-type'];
   if (!type) {
-    throw new HttpError(400, 'not-multipart', 'Bad Request', 'send the file as multipart/form-data in a part named "file"');
+    throw new HttpError(
+      400,
+      'not-multipart',
+      'Bad Request',
+      'send the file as multipart/form-data in a part named "file"',
+    );
   }
   if (!/^multipart\/form-data\s*(;|$)/i.test(type)) {
-    throw new HttpError(415, 'unsupported-media-type', 'Unsupported Media Type', 'the request body must be multipart/form-data');
+    throw new HttpError(
+      415,
+      'unsupported-media-type',
+      'Unsupported Media Type',
+      'the request body must be multipart/form-data',
+    );
   }
 }
 
@@ -84,13 +99,24 @@ async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response):
   checkContentType(req);
   const announced = Number(req.headers['content-length']);
   if (Number.isFinite(announced) && announced > deps.maxUploadBytes + MULTIPART_SLACK_BYTES) {
-    throw new HttpError(413, 'file-too-large', 'Content Too Large', `the file exceeds the limit of ${deps.maxUploadBytes} bytes`);
+    throw new HttpError(
+      413,
+      'file-too-large',
+      'Content Too Large',
+      `the file exceeds the limit of ${deps.maxUploadBytes} bytes`,
+    );
   }
   const tier = await deps.guard.current();
   if (!tier.acceptsUploads) {
-    throw new HttpError(507, 'storage-full', 'Insufficient Storage', 'storage is at the emergency tier; uploads resume once space is freed', {
-      'Retry-After': '60',
-    });
+    throw new HttpError(
+      507,
+      'storage-full',
+      'Insufficient Storage',
+      'storage is at the emergency tier; uploads resume once space is freed',
+      {
+        'Retry-After': '60',
+      },
+    );
   }
   const expectedSha256 = parseReprDigest(req.get('repr-digest'));
   const jobId = randomUUID();
@@ -113,7 +139,10 @@ async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response):
           if (!recorded) return false;
           deps.metrics.uploads.inc({ outcome: 'duplicate_completed' });
           deps.metrics.dedupHits.inc({ level: 'digest_header' });
-          log.info({ sha256: expectedSha256, outcome: 'duplicate_completed' }, 'upload answered from digest');
+          log.info(
+            { sha256: expectedSha256, outcome: 'duplicate_completed' },
+            'upload answered from digest',
+          );
           res.setHeader('Connection', 'close');
           respond(res, recorded);
           return true;
@@ -126,15 +155,28 @@ async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response):
   deps.metrics.bytesReceived.inc(file.sizeBytes);
   try {
     if (expectedSha256 && expectedSha256 !== file.sha256) {
-      throw new HttpError(400, 'digest-mismatch', 'Bad Request', 'the body does not match the Repr-Digest header; nothing was kept');
+      throw new HttpError(
+        400,
+        'digest-mismatch',
+        'Bad Request',
+        'the body does not match the Repr-Digest header; nothing was kept',
+      );
     }
-    const input: UploadInput = { ...base, sha256: file.sha256, sizeBytes: file.sizeBytes, originalFilename: filename };
+    const input: UploadInput = {
+      ...base,
+      sha256: file.sha256,
+      sizeBytes: file.sizeBytes,
+      originalFilename: filename,
+    };
     const recorded = await recordUpload(deps, input, file.path);
     const outcome = outcomeOf(recorded);
     deps.metrics.uploads.inc({ outcome });
     if (recorded.kind === 'completed') deps.metrics.dedupHits.inc({ level: recorded.level });
     if (outcome === 'duplicate_in_flight') deps.metrics.dedupHits.inc({ level: 'in_flight' });
-    log.info({ sha256: file.sha256, sizeBytes: file.sizeBytes, outcome, filename }, 'upload recorded');
+    log.info(
+      { sha256: file.sha256, sizeBytes: file.sizeBytes, outcome, filename },
+      'upload recorded',
+    );
     respond(res, recorded);
   } finally {
     // Placed content was renamed away; anything still at the temp path is not needed.

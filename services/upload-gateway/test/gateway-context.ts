@@ -1,6 +1,10 @@
 import { readdir } from 'node:fs/promises';
 import { tempDir } from '@scanner/core';
-import { createServiceTestContext, type ServiceTestContext, serveForTest } from '@scanner/runtime/testing';
+import {
+  createServiceTestContext,
+  type ServiceTestContext,
+  serveForTest,
+} from '@scanner/runtime/testing';
 import { createApp, type UploadGatewayDeps } from '../src/app.js';
 
 export interface GatewayUnderTest {
@@ -42,8 +46,14 @@ export async function tempFiles(storageRoot: string): Promise<string[]> {
 
 export async function countRows(ctx: ServiceTestContext) {
   const [files, jobs] = await Promise.all([
-    ctx.db.selectFrom('files').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
-    ctx.db.selectFrom('jobs').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
+    ctx.db
+      .selectFrom('files')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow(),
+    ctx.db
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow(),
   ]);
   return { files: Number(files.n), jobs: Number(jobs.n) };
 }

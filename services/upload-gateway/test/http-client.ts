@@ -26,7 +26,9 @@ export function multipart(parts: Part[], boundary = BOUNDARY): Buffer {
       filename,
       // Like browsers: files are octet-streams, plain fields carry text (busboy treats an
       // octet-stream part as a file even without a filename).
-      Buffer.from(`\r\nContent-Type: ${p.contentType ?? (filename.length > 0 ? 'application/octet-stream' : 'text/plain')}\r\n\r\n`),
+      Buffer.from(
+        `\r\nContent-Type: ${p.contentType ?? (filename.length > 0 ? 'application/octet-stream' : 'text/plain')}\r\n\r\n`,
+      ),
       Buffer.isBuffer(p.content) ? p.content : Buffer.from(p.content),
       Buffer.from('\r\n'),
     );
@@ -54,7 +56,12 @@ export function post(
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          text,
+          json: () => JSON.parse(text),
+        });
       });
       res.on('error', reject);
     });
@@ -66,7 +73,12 @@ export function post(
   });
 }
 
-export function upload(url: string, content: Buffer | string, filename = 'test.txt', headers: Record<string, string> = {}) {
+export function upload(
+  url: string,
+  content: Buffer | string,
+  filename = 'test.txt',
+  headers: Record<string, string> = {},
+) {
   return post(`${url}/api/v1/files`, multipart([{ name: 'file', filename, content }]), {
     'content-type': `multipart/form-data; boundary=${BOUNDARY}`,
     ...headers,

@@ -15,16 +15,24 @@ const sha = (b: string) => createHash('sha256').update(b).digest('hex');
 
 describe('Postgres unreachable', () => {
   it('answers 503 with Retry-After, records nothing and removes the temp file', async () => {
-    const deadDb = createDb({ url: 'postgresql://postgres@127.0.0.1:1/none', connectionTimeoutMs: 300 });
+    const deadDb = createDb({
+      url: 'postgresql://postgres@127.0.0.1:1/none',
+      connectionTimeoutMs: 300,
+    });
     const gw = await startGateway({}, { deps: { db: deadDb } });
     try {
       const res = await upload(gw.url, 'postgres is down', 'pg.txt');
       expect(res.status).toBe(503);
       expect(res.headers['retry-after']).toBe('5');
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-      expect(res.json()).toMatchObject({ status: 503, type: expect.stringContaining('database-unavailable') });
+      expect(res.json()).toMatchObject({
+        status: 503,
+        type: expect.stringContaining('database-unavailable'),
+      });
       expect(await tempFiles(gw.ctx.storageRoot)).toEqual([]);
-      await expect(stat(contentPath(gw.ctx.storageRoot, sha('postgres is down')))).rejects.toThrow();
+      await expect(
+        stat(contentPath(gw.ctx.storageRoot, sha('postgres is down'))),
+      ).rejects.toThrow();
       expect(await countRows(gw.ctx)).toEqual({ files: 0, jobs: 0 });
       expect((await fetch(`${gw.url}/readyz`)).status).toBe(503);
       expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
@@ -43,10 +51,18 @@ describe('Redis unreachable', () => {
       const res = await upload(gw.url, 'redis is down', 'r.txt');
       expect(res.status).toBe(202);
       expect(res.json()).toMatchObject({ status: 'pending', deduplication: false });
-      const file = await gw.ctx.db.selectFrom('files').selectAll().where('sha256', '=', sha('redis is down')).executeTakeFirstOrThrow();
+      const file = await gw.ctx.db
+        .selectFrom('files')
+        .selectAll()
+        .where('sha256', '=', sha('redis is down'))
+        .executeTakeFirstOrThrow();
       expect(file.scan_status).toBe('pending');
       expect(file.published_at).toBeNull();
-      const job = await gw.ctx.db.selectFrom('jobs').selectAll().where('job_id', '=', res.json().job_id as string).executeTakeFirstOrThrow();
+      const job = await gw.ctx.db
+        .selectFrom('jobs')
+        .selectAll()
+        .where('job_id', '=', res.json().job_id as string)
+        .executeTakeFirstOrThrow();
       expect(job.status).toBe('pending');
       expect((await stat(contentPath(gw.ctx.storageRoot, sha('redis is down')))).size).toBe(13);
     } finally {
@@ -78,7 +94,10 @@ describe('storage at the emergency tier (a real, small tmpfs)', () => {
       const refused = await upload(gw.url, 'no room', 'full.txt');
       expect(refused.status).toBe(507);
       expect(refused.headers['retry-after']).toBeDefined();
-      expect(refused.json()).toMatchObject({ status: 507, type: expect.stringContaining('storage-full') });
+      expect(refused.json()).toMatchObject({
+        status: 507,
+        type: expect.stringContaining('storage-full'),
+      });
       expect(await tempFiles(mountPoint)).toEqual([]);
       expect((await fetch(`${gw.url}/readyz`)).status).toBe(503);
 
@@ -102,8 +121,12 @@ describe('file part without a filename', () => {
   it('is refused with 400', async () => {
     const gw = await startGateway();
     try {
-      const body = multipart([{ name: 'file', content: 'x', contentType: 'application/octet-stream' }]);
-      const res = await post(`${gw.url}/api/v1/files`, body, { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` });
+      const body = multipart([
+        { name: 'file', content: 'x', contentType: 'application/octet-stream' },
+      ]);
+      const res = await post(`${gw.url}/api/v1/files`, body, {
+        'content-type': `multipart/form-data; boundary=${BOUNDARY}`,
+      });
       expect(res.status).toBe(400);
       expect(res.json().type).toContain('missing-filename');
     } finally {

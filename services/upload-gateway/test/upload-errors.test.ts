@@ -29,7 +29,9 @@ function expectProblem(res: RawResponse, status: number, code: string) {
 async function expectNothingKept(before: { files: number; jobs: number }) {
   expect(await countRows(gw.ctx)).toEqual(before);
   // Cleanup runs as the request unwinds; give it the moment it needs, without a fixed sleep.
-  await waitFor(async () => (await tempFiles(gw.ctx.storageRoot)).length === 0, { message: 'temp files removed' });
+  await waitFor(async () => (await tempFiles(gw.ctx.storageRoot)).length === 0, {
+    message: 'temp files removed',
+  });
 }
 
 describe('bad input is refused with problem+json and leaves nothing behind', () => {
@@ -38,11 +40,23 @@ describe('bad input is refused with problem+json and leaves nothing behind', () 
   });
 
   it('a content type other than multipart/form-data → 415', async () => {
-    expectProblem(await post(`${gw.url}/api/v1/files`, Buffer.from('{}'), { 'content-type': 'application/json' }), 415, 'unsupported-media-type');
+    expectProblem(
+      await post(`${gw.url}/api/v1/files`, Buffer.from('{}'), {
+        'content-type': 'application/json',
+      }),
+      415,
+      'unsupported-media-type',
+    );
   });
 
   it('multipart without a boundary → 400', async () => {
-    expectProblem(await post(`${gw.url}/api/v1/files`, Buffer.from('x'), { 'content-type': 'multipart/form-data' }), 400, 'malformed-multipart');
+    expectProblem(
+      await post(`${gw.url}/api/v1/files`, Buffer.from('x'), {
+        'content-type': 'multipart/form-data',
+      }),
+      400,
+      'malformed-multipart',
+    );
   });
 
   it('a truncated multipart body → 400', async () => {
@@ -53,7 +67,11 @@ describe('bad input is refused with problem+json and leaves nothing behind', () 
   });
 
   it('no file part → 400', async () => {
-    expectProblem(await post(`${gw.url}/api/v1/files`, multipart([{ name: 'note', content: 'hi' }]), form), 400, 'missing-file');
+    expectProblem(
+      await post(`${gw.url}/api/v1/files`, multipart([{ name: 'note', content: 'hi' }]), form),
+      400,
+      'missing-file',
+    );
   });
 
   it('"file" sent as a plain field → 400', async () => {
@@ -103,7 +121,11 @@ describe('size limit', () => {
 
   it('refuses one byte over the limit while streaming → 413, temp file removed', async () => {
     const before = await countRows(gw.ctx);
-    expectProblem(await upload(gw.url, Buffer.alloc(LIMIT_BYTES + 1, 'b'), 'over.bin'), 413, 'file-too-large');
+    expectProblem(
+      await upload(gw.url, Buffer.alloc(LIMIT_BYTES + 1, 'b'), 'over.bin'),
+      413,
+      'file-too-large',
+    );
     await expectNothingKept(before);
     expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
   });
@@ -111,7 +133,9 @@ describe('size limit', () => {
   it('answers 413 as soon as the limit is crossed, without waiting for the rest of the body', async () => {
     const before = await countRows(gw.ctx);
     const body = new PassThrough();
-    body.write(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n`);
+    body.write(
+      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n`,
+    );
     body.write(Buffer.alloc(LIMIT_BYTES + 10, 'c'));
     // The body is never finished: only an answer given at the limit can arrive.
     const res = await post(`${gw.url}/api/v1/files`, body, form);
@@ -121,7 +145,10 @@ describe('size limit', () => {
   });
 
   it('refuses a Content-Length announcing more than the limit before reading → 413', async () => {
-    const res = await post(`${gw.url}/api/v1/files`, null, { ...form, 'content-length': String(50 * LIMIT_BYTES) });
+    const res = await post(`${gw.url}/api/v1/files`, null, {
+      ...form,
+      'content-length': String(50 * LIMIT_BYTES),
+    });
     expectProblem(res, 413, 'file-too-large');
   });
 });
@@ -132,10 +159,14 @@ describe('clients that go away or stall', () => {
     await new Promise<void>((resolve) => {
       const req = request(`${gw.url}/api/v1/files`, { method: 'POST', headers: form });
       req.on('error', () => resolve());
-      req.write(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="cut.bin"\r\n\r\n`);
+      req.write(
+        `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="cut.bin"\r\n\r\n`,
+      );
       req.write(Buffer.alloc(200_000, 'd'));
       // Wait until the gateway has started the temp file, then vanish.
-      void waitFor(async () => (await tempFiles(gw.ctx.storageRoot)).length > 0, { message: 'temp file started' }).then(() => {
+      void waitFor(async () => (await tempFiles(gw.ctx.storageRoot)).length > 0, {
+        message: 'temp file started',
+      }).then(() => {
         req.destroy();
         resolve();
       });
@@ -147,7 +178,9 @@ describe('clients that go away or stall', () => {
   it('a client that stalls is cut off after UPLOAD_TIMEOUT_SECONDS with 408', async () => {
     const before = await countRows(gw.ctx);
     const body = new PassThrough();
-    body.write(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="slow.bin"\r\n\r\n`);
+    body.write(
+      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="slow.bin"\r\n\r\n`,
+    );
     body.write('some bytes, then nothing');
     const res = await post(`${gw.url}/api/v1/files`, body, form);
     body.destroy();

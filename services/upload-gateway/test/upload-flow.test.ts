@@ -9,7 +9,8 @@ import { countRows, type GatewayUnderTest, startGateway, tempFiles } from './gat
 import { BOUNDARY, multipart, post, upload } from './http-client.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
-const digestHeader = (b: Buffer | string) => `sha-256=:${createHash('sha256').update(b).digest('base64')}:`;
+const digestHeader = (b: Buffer | string) =>
+  `sha-256=:${createHash('sha256').update(b).digest('base64')}:`;
 
 let gw: GatewayUnderTest;
 beforeAll(async () => {
@@ -41,8 +42,16 @@ describe('POST /api/v1/files', () => {
 
     expect(await readFile(contentPath(gw.ctx.storageRoot, sha(content)), 'utf8')).toBe(content);
     expect(await tempFiles(gw.ctx.storageRoot)).toEqual([]);
-    const job = await gw.ctx.db.selectFrom('jobs').selectAll().where('job_id', '=', body.job_id as string).executeTakeFirstOrThrow();
-    expect(job).toMatchObject({ status: 'pending', original_filename: 'hello.txt', request_id: 'req-123' });
+    const job = await gw.ctx.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('job_id', '=', body.job_id as string)
+      .executeTakeFirstOrThrow();
+    expect(job).toMatchObject({
+      status: 'pending',
+      original_filename: 'hello.txt',
+      request_id: 'req-123',
+    });
     const entries = (await streamEntries()).filter((e) => e.message.sha256 === sha(content));
     expect(entries).toHaveLength(1);
     expect(entries[0]?.message).toMatchObject({ job_id: body.job_id, request_id: 'req-123' });
@@ -54,14 +63,24 @@ describe('POST /api/v1/files', () => {
     const second = await upload(gw.url, content, 'b.txt');
     expect(first.status).toBe(202);
     expect(second.status).toBe(202);
-    expect(second.json()).toMatchObject({ status: 'pending', deduplication: true, sha256: sha(content) });
+    expect(second.json()).toMatchObject({
+      status: 'pending',
+      deduplication: true,
+      sha256: sha(content),
+    });
     expect(second.json().job_id).not.toBe(first.json().job_id);
-    expect((await streamEntries()).filter((e) => e.message.sha256 === sha(content))).toHaveLength(1);
+    expect((await streamEntries()).filter((e) => e.message.sha256 === sha(content))).toHaveLength(
+      1,
+    );
 
     // When the scan finishes, both jobs finish with it.
     const results = countLetters(Buffer.from(content));
     await finishScan(gw.ctx.db, sha(content), { results });
-    const jobs = await gw.ctx.db.selectFrom('jobs').selectAll().where('sha256', '=', sha(content)).execute();
+    const jobs = await gw.ctx.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('sha256', '=', sha(content))
+      .execute();
     expect(jobs.map((j) => j.status)).toEqual(['completed', 'completed']);
     expect(jobs.every((j) => j.completed_at instanceof Date)).toBe(true);
   });
@@ -75,9 +94,19 @@ describe('POST /api/v1/files', () => {
     const again = await upload(gw.url, content, 'again.txt');
     expect(again.status).toBe(200);
     const body = again.json<Record<string, unknown>>();
-    expect(body).toMatchObject({ status: 'completed', deduplication: true, results, sha256: sha(content), file_size: 14 });
+    expect(body).toMatchObject({
+      status: 'completed',
+      deduplication: true,
+      results,
+      sha256: sha(content),
+      file_size: 14,
+    });
     expect(body.job_id).not.toBe(first.json().job_id);
-    const job = await gw.ctx.db.selectFrom('jobs').selectAll().where('job_id', '=', body.job_id as string).executeTakeFirstOrThrow();
+    const job = await gw.ctx.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('job_id', '=', body.job_id as string)
+      .executeTakeFirstOrThrow();
     expect(job.status).toBe('completed');
     expect(job.original_filename).toBe('again.txt');
     expect(job.completed_at).toBeInstanceOf(Date);
@@ -119,7 +148,11 @@ describe('POST /api/v1/files', () => {
     for (const [i, [raw, stored]] of cases.entries()) {
       const res = await upload(gw.url, `filename case ${i}`, raw);
       expect(res.status, raw).toBe(202);
-      const job = await gw.ctx.db.selectFrom('jobs').select('original_filename').where('job_id', '=', res.json().job_id as string).executeTakeFirstOrThrow();
+      const job = await gw.ctx.db
+        .selectFrom('jobs')
+        .select('original_filename')
+        .where('job_id', '=', res.json().job_id as string)
+        .executeTakeFirstOrThrow();
       expect(job.original_filename).toBe(stored);
     }
     expect(await tempFiles(gw.ctx.storageRoot)).toEqual([]);
@@ -127,12 +160,18 @@ describe('POST /api/v1/files', () => {
 
   it('removes NUL bytes from an RFC 5987 encoded filename, and refuses raw NUL bytes in headers', async () => {
     const encoded = Buffer.concat([
-      Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename*=utf-8''nul%00by%01te%7F.txt\r\n\r\n`),
+      Buffer.from(
+        `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename*=utf-8''nul%00by%01te%7F.txt\r\n\r\n`,
+      ),
       Buffer.from(`nul content\r\n--${BOUNDARY}--\r\n`),
     ]);
     const ok = await post(`${gw.url}/api/v1/files`, encoded);
     expect(ok.status).toBe(202);
-    const job = await gw.ctx.db.selectFrom('jobs').select('original_filename').where('job_id', '=', ok.json().job_id as string).executeTakeFirstOrThrow();
+    const job = await gw.ctx.db
+      .selectFrom('jobs')
+      .select('original_filename')
+      .where('job_id', '=', ok.json().job_id as string)
+      .executeTakeFirstOrThrow();
     expect(job.original_filename).toBe('nulbyte.txt');
 
     const raw = await upload(gw.url, 'raw nul', 'nul\u0000byte.txt');
@@ -142,41 +181,70 @@ describe('POST /api/v1/files', () => {
   });
 
   it('stores a filename that is not valid UTF-8 with replacement characters', async () => {
-    const body = multipart([{ name: 'file', rawFilename: Buffer.from([0x66, 0xff, 0xfe, 0x2e, 0x74]), content: 'bytes' }]);
+    const body = multipart([
+      { name: 'file', rawFilename: Buffer.from([0x66, 0xff, 0xfe, 0x2e, 0x74]), content: 'bytes' },
+    ]);
     const res = await post(`${gw.url}/api/v1/files`, body);
     expect(res.status).toBe(202);
-    const job = await gw.ctx.db.selectFrom('jobs').select('original_filename').where('job_id', '=', res.json().job_id as string).executeTakeFirstOrThrow();
+    const job = await gw.ctx.db
+      .selectFrom('jobs')
+      .select('original_filename')
+      .where('job_id', '=', res.json().job_id as string)
+      .executeTakeFirstOrThrow();
     expect(job.original_filename).toBe('f\ufffd\ufffd.t');
   });
 
   it('decides 50 concurrent uploads of the same new content in Postgres: one file, one scan, 50 jobs', async () => {
     const content = Buffer.from(`concurrent ${'x'.repeat(100_000)}`);
-    const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => upload(gw.url, content, `c${i}.txt`)));
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => upload(gw.url, content, `c${i}.txt`)),
+    );
     expect(responses.map((r) => r.status)).toEqual(Array(50).fill(202));
     expect(responses.filter((r) => r.json().deduplication === false)).toHaveLength(1);
     expect(new Set(responses.map((r) => r.json().job_id)).size).toBe(50);
-    expect((await streamEntries()).filter((e) => e.message.sha256 === sha(content))).toHaveLength(1);
-    const files = await gw.ctx.db.selectFrom('files').selectAll().where('sha256', '=', sha(content)).execute();
+    expect((await streamEntries()).filter((e) => e.message.sha256 === sha(content))).toHaveLength(
+      1,
+    );
+    const files = await gw.ctx.db
+      .selectFrom('files')
+      .selectAll()
+      .where('sha256', '=', sha(content))
+      .execute();
     expect(files).toHaveLength(1);
     expect(await tempFiles(gw.ctx.storageRoot)).toEqual([]);
 
     const results = countLetters(content);
     await finishScan(gw.ctx.db, sha(content), { results });
-    const jobs = await gw.ctx.db.selectFrom('jobs').select('status').where('sha256', '=', sha(content)).execute();
+    const jobs = await gw.ctx.db
+      .selectFrom('jobs')
+      .select('status')
+      .where('sha256', '=', sha(content))
+      .execute();
     expect(jobs).toHaveLength(50);
     expect(jobs.every((j) => j.status === 'completed')).toBe(true);
   });
 
-  it('restarts a failed scan with the new upload\'s bytes', async () => {
+  it("restarts a failed scan with the new upload's bytes", async () => {
     const content = 'failed once';
     await upload(gw.url, content);
     await finishScan(gw.ctx.db, sha(content), { error: 'stored file is corrupted' });
     const again = await upload(gw.url, content, 'retry.txt');
     expect(again.status).toBe(202);
     expect(again.json()).toMatchObject({ status: 'pending', deduplication: false });
-    const file = await gw.ctx.db.selectFrom('files').selectAll().where('sha256', '=', sha(content)).executeTakeFirstOrThrow();
-    expect(file).toMatchObject({ scan_status: 'pending', scan_attempts: 0, error_message: null, blob_present: true });
-    expect((await streamEntries()).filter((e) => e.message.sha256 === sha(content))).toHaveLength(2);
+    const file = await gw.ctx.db
+      .selectFrom('files')
+      .selectAll()
+      .where('sha256', '=', sha(content))
+      .executeTakeFirstOrThrow();
+    expect(file).toMatchObject({
+      scan_status: 'pending',
+      scan_attempts: 0,
+      error_message: null,
+      blob_present: true,
+    });
+    expect((await streamEntries()).filter((e) => e.message.sha256 === sha(content))).toHaveLength(
+      2,
+    );
   });
 });
 
@@ -189,7 +257,9 @@ describe('Repr-Digest', () => {
 
     // The body's file content never ends: only an answer given before reading it can arrive.
     const body = new PassThrough();
-    body.write(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="d.txt"\r\n\r\n`);
+    body.write(
+      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="d.txt"\r\n\r\n`,
+    );
     body.write('the client would go on sending for a long time...');
     const res = await post(`${gw.url}/api/v1/files`, body, {
       'content-type': `multipart/form-data; boundary=${BOUNDARY}`,
@@ -197,8 +267,17 @@ describe('Repr-Digest', () => {
     });
     body.destroy();
     expect(res.status).toBe(200);
-    expect(res.json()).toMatchObject({ status: 'completed', deduplication: true, sha256: sha(content), file_size: 12 });
-    const job = await gw.ctx.db.selectFrom('jobs').selectAll().where('job_id', '=', res.json().job_id as string).executeTakeFirstOrThrow();
+    expect(res.json()).toMatchObject({
+      status: 'completed',
+      deduplication: true,
+      sha256: sha(content),
+      file_size: 12,
+    });
+    const job = await gw.ctx.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('job_id', '=', res.json().job_id as string)
+      .executeTakeFirstOrThrow();
     expect(job).toMatchObject({ status: 'completed', original_filename: 'd.txt', file_size: 12 });
     expect((await countRows(gw.ctx)).files).toBe(files);
     expect(await tempFiles(gw.ctx.storageRoot)).toEqual([]);
@@ -213,10 +292,15 @@ describe('Repr-Digest', () => {
 
   it('rejects a body that does not match its digest and keeps nothing', async () => {
     const before = await countRows(gw.ctx);
-    const res = await upload(gw.url, 'actual bytes', 'x.txt', { 'repr-digest': digestHeader('other bytes') });
+    const res = await upload(gw.url, 'actual bytes', 'x.txt', {
+      'repr-digest': digestHeader('other bytes'),
+    });
     expect(res.status).toBe(400);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(res.json()).toMatchObject({ status: 400, type: expect.stringContaining('digest-mismatch') });
+    expect(res.json()).toMatchObject({
+      status: 400,
+      type: expect.stringContaining('digest-mismatch'),
+    });
     expect(await countRows(gw.ctx)).toEqual(before);
     expect(await tempFiles(gw.ctx.storageRoot)).toEqual([]);
     await expect(stat(contentPath(gw.ctx.storageRoot, sha('actual bytes')))).rejects.toThrow();

@@ -38,7 +38,9 @@ async function pollUntilDone(jobId: string) {
 describe('through the edge, like a client', () => {
   it('upload → poll → completed with exact counts → same content again → 200 deduplicated', async () => {
     const content = 'The quick brown fox jumps over the lazy dog. ÄÖÜ ß ﬁ 123\r\nZZZ';
-    const { res, body } = await uploadFile(stack.url, content, 'fox.txt', { 'x-request-id': 'e2e-fox-request' });
+    const { res, body } = await uploadFile(stack.url, content, 'fox.txt', {
+      'x-request-id': 'e2e-fox-request',
+    });
     expect(res.status).toBe(202);
     expect(res.headers.get('location')).toBe(`/api/v1/files/${body.job_id}`);
     expect(res.headers.get('x-request-id')).toBe('e2e-fox-request');
@@ -54,13 +56,19 @@ describe('through the edge, like a client', () => {
 
     const again = await uploadFile(stack.url, content, 'fox-again.txt');
     expect(again.res.status).toBe(200);
-    expect(again.body).toMatchObject({ status: 'completed', deduplication: true, results: referenceCounts(Buffer.from(content)) });
+    expect(again.body).toMatchObject({
+      status: 'completed',
+      deduplication: true,
+      results: referenceCounts(Buffer.from(content)),
+    });
     const dedupJob = await (await fetch(`${stack.url}/api/v1/files/${again.body.job_id}`)).json();
     expect(dedupJob).toMatchObject({ status: 'completed', original_filename: 'fox-again.txt' });
     expect(dedupJob.completed_at).toMatch(/Z$/);
 
     // The request id travels with the work into the worker's logs.
-    await waitFor(() => stack.processes.worker?.output().includes('e2e-fox-request'), { message: 'request id in worker logs' });
+    await waitFor(() => stack.processes.worker?.output().includes('e2e-fox-request'), {
+      message: 'request id in worker logs',
+    });
   });
 
   it('counts a multi-megabyte random binary file exactly', async () => {
@@ -74,13 +82,19 @@ describe('through the edge, like a client', () => {
 
   it('concurrent identical uploads complete with identical results and one scan', async () => {
     const content = `concurrent ${randomBytes(8).toString('hex')} ${'abc'.repeat(10_000)}`;
-    const uploads = await Promise.all(Array.from({ length: 20 }, (_, i) => uploadFile(stack.url, content, `c${i}.txt`)));
+    const uploads = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => uploadFile(stack.url, content, `c${i}.txt`)),
+    );
     expect(uploads.every((u) => u.res.status === 202 || u.res.status === 200)).toBe(true);
     expect(uploads.filter((u) => u.body.deduplication === false)).toHaveLength(1);
     const finished = await Promise.all(uploads.map((u) => pollUntilDone(u.body.job_id as string)));
     for (const f of finished) expect(f.results).toEqual(referenceCounts(Buffer.from(content)));
     const sha = createHash('sha256').update(content).digest('hex');
-    const file = await stack.ctx.db.selectFrom('files').select('scan_attempts').where('sha256', '=', sha).executeTakeFirstOrThrow();
+    const file = await stack.ctx.db
+      .selectFrom('files')
+      .select('scan_attempts')
+      .where('sha256', '=', sha)
+      .executeTakeFirstOrThrow();
     expect(file.scan_attempts).toBe(1);
   });
 
@@ -91,11 +105,18 @@ describe('through the edge, like a client', () => {
     const sha = createHash('sha256').update(content).digest('hex');
     const byHash = await fetch(`${stack.url}/api/v1/hashes/${sha}`);
     expect(byHash.status).toBe(200);
-    expect(await byHash.json()).toMatchObject({ sha256: sha, results: referenceCounts(Buffer.from(content)) });
+    expect(await byHash.json()).toMatchObject({
+      sha256: sha,
+      results: referenceCounts(Buffer.from(content)),
+    });
 
     const health = await fetch(`${stack.url}/health`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toMatchObject({ status: 'healthy', database: 'healthy', redis: 'healthy' });
+    expect(await health.json()).toMatchObject({
+      status: 'healthy',
+      database: 'healthy',
+      redis: 'healthy',
+    });
 
     const missing = await fetch(`${stack.url}/api/v1/files/00000000-0000-4000-8000-000000000000`);
     expect(missing.status).toBe(404);
@@ -103,7 +124,11 @@ describe('through the edge, like a client', () => {
     const noRoute = await fetch(`${stack.url}/nowhere`);
     expect(noRoute.status).toBe(404);
     expect(noRoute.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    const notMultipart = await fetch(`${stack.url}/api/v1/files`, { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' } });
+    const notMultipart = await fetch(`${stack.url}/api/v1/files`, {
+      method: 'POST',
+      body: 'x',
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(notMultipart.status).toBe(415);
   });
 

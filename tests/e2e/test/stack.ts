@@ -27,9 +27,23 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
     janitor: await freePort(),
     edge: await freePort(),
   };
-  const common = ctx.env({ NODE_ENV: 'production', LOG_LEVEL: 'info', ADMIN_TOKEN: adminToken, ...env });
-  const spawnService = (name: string, dir: string, port: number, extra: Record<string, string> = {}) =>
-    startProcess(name, process.execPath, [join(ROOT, dir, 'dist', 'main.js')], { ...common, PORT: String(port), ...extra });
+  const common = ctx.env({
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'info',
+    ADMIN_TOKEN: adminToken,
+    ...env,
+  });
+  const spawnService = (
+    name: string,
+    dir: string,
+    port: number,
+    extra: Record<string, string> = {},
+  ) =>
+    startProcess(name, process.execPath, [join(ROOT, dir, 'dist', 'main.js')], {
+      ...common,
+      PORT: String(port),
+      ...extra,
+    });
   const processes: Record<string, ServiceProcess> = {
     gateway: spawnService('upload-gateway', 'services/upload-gateway', ports.gateway),
     status: spawnService('status-query', 'services/status-query', ports.status),
@@ -60,7 +74,12 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
   return { ctx, url: `http://127.0.0.1:${ports.edge}`, adminToken, processes, stop };
 }
 
-export async function uploadFile(url: string, content: Buffer | string, filename: string, headers: Record<string, string> = {}) {
+export async function uploadFile(
+  url: string,
+  content: Buffer | string,
+  filename: string,
+  headers: Record<string, string> = {},
+) {
   const form = new FormData();
   form.append('file', new Blob([content]), filename);
   const res = await fetch(`${url}/api/v1/files`, { method: 'POST', body: form, headers });

@@ -26,7 +26,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('heartbeat_at', 'timestamptz')
     .addColumn('scanned_at', 'timestamptz')
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
-    .addCheckConstraint('files_results_when_completed', sql`(scan_status = 'completed') = (results IS NOT NULL)`)
+    .addCheckConstraint(
+      'files_results_when_completed',
+      sql`(scan_status = 'completed') = (results IS NOT NULL)`,
+    )
     .execute();
   await db.schema
     .createIndex('files_unfinished_idx')
