@@ -74,7 +74,12 @@ async function holdRowLock(sha256: string): Promise<{ release(): Promise<void> }
     locked = r;
   });
   const done = db.transaction().execute(async (trx) => {
-    await trx.selectFrom('files').select('sha256').where('sha256', '=', sha256).forUpdate().execute();
+    await trx
+      .selectFrom('files')
+      .select('sha256')
+      .where('sha256', '=', sha256)
+      .forUpdate()
+      .execute();
     locked();
     await released;
   });
@@ -149,7 +154,11 @@ describe('claimExpiredBlobs', () => {
       expect(claimed.map((c) => c.sha256)).toEqual([sha]);
       await restoreBlobs(trx, [sha]);
     });
-    const row = await db.selectFrom('files').selectAll().where('sha256', '=', sha).executeTakeFirstOrThrow();
+    const row = await db
+      .selectFrom('files')
+      .selectAll()
+      .where('sha256', '=', sha)
+      .executeTakeFirstOrThrow();
     expect(row.blob_present).toBe(true);
     expect(row.blob_deleted_at).toBeNull();
   });
@@ -162,8 +171,16 @@ describe('findExpiredBlobs', () => {
     await insertFile('pending', 100 * DAY_MS);
     const retentionMs = 90 * DAY_MS;
     const first = await findExpiredBlobs(db, { retentionMs, limit: 1 });
-    const second = await findExpiredBlobs(db, { retentionMs, limit: 1, afterSha256: first[0]?.sha256 });
-    const third = await findExpiredBlobs(db, { retentionMs, limit: 1, afterSha256: second[0]?.sha256 });
+    const second = await findExpiredBlobs(db, {
+      retentionMs,
+      limit: 1,
+      afterSha256: first[0]?.sha256,
+    });
+    const third = await findExpiredBlobs(db, {
+      retentionMs,
+      limit: 1,
+      afterSha256: second[0]?.sha256,
+    });
     expect([...first, ...second].map((r) => r.sha256).sort()).toEqual([a, b].sort());
     expect(third).toEqual([]);
     expect(await blobPresent(a)).toBe(true);
@@ -190,7 +207,8 @@ describe('lockForOrphanRemoval', () => {
     const busy = await insertFile('completed', 0, { blobPresent: false });
     const lock = await holdRowLock(busy);
     try {
-      const check = (sha: string) => db.transaction().execute((trx) => lockForOrphanRemoval(trx, sha));
+      const check = (sha: string) =>
+        db.transaction().execute((trx) => lockForOrphanRemoval(trx, sha));
       expect(await check(newSha())).toBe('no-row');
       expect(await check(gone)).toBe('blob-absent');
       expect(await check(present)).toBe('blob-present');
@@ -216,7 +234,11 @@ describe('countExpiredJobs', () => {
     });
     await db
       .insertInto('jobs')
-      .values([job(new Date(Date.now() - 1000)), job(new Date(Date.now() - 1000)), job(new Date(Date.now() + DAY_MS))])
+      .values([
+        job(new Date(Date.now() - 1000)),
+        job(new Date(Date.now() - 1000)),
+        job(new Date(Date.now() + DAY_MS)),
+      ])
       .execute();
     expect(await countExpiredJobs(db)).toBe(before + 2);
   });
@@ -247,6 +269,9 @@ describe('withCleanupLock', () => {
         throw new Error('boom');
       }),
     ).rejects.toThrow('boom');
-    expect(await withCleanupLock(db, async () => 'again')).toEqual({ acquired: true, result: 'again' });
+    expect(await withCleanupLock(db, async () => 'again')).toEqual({
+      acquired: true,
+      result: 'again',
+    });
   });
 });

@@ -70,12 +70,16 @@ export async function claimExpiredBlobs(
           .select('sha256')
           .where(expired)
           .orderBy('last_uploaded_at')
-          .limit(opts.limit),
+          .limit(opts.limit)
+          .forUpdate()
+          .skipLocked(),
     )
     .updateTable('files')
     .from('claimed')
     .set({ blob_present: false, blob_deleted_at: sql`now()`, updated_at: sql`now()` })
     .whereRef('files.sha256', '=', 'claimed.sha256')
+    // The same condition again, evaluated on the locked (latest) row version.
+    .where(expired)
     .returning(['files.sha256', 'files.size_bytes'])
     .execute();
   return rows.map((r) => ({ sha256: r.sha256, sizeBytes: r.size_bytes }));

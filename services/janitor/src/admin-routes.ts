@@ -42,7 +42,10 @@ function parseDryRun(value: unknown): boolean {
 }
 
 /** `POST /admin/cleanup[?dry_run=true]`: runs a pass now and reports what it did (or would do). */
-export function adminRoutes(deps: { janitor: Pick<Janitor, 'runPass'>; adminToken: string }): Router {
+export function adminRoutes(deps: {
+  janitor: Pick<Janitor, 'runPass'>;
+  adminToken: string;
+}): Router {
   const router = Router();
   router.post('/admin/cleanup', requireBearer(deps.adminToken), async (req, res) => {
     const dryRun = parseDryRun(req.query.dry_run);

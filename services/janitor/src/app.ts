@@ -34,7 +34,8 @@ export function createApp(deps: JanitorAppDeps): Express {
   // Redis is optional for the janitor (only expired jobs' cache entries need it): not a readiness gate.
   mountProbes(app, deps.lifecycle, async () => ({ database: await databaseReachable(deps.db) }));
   mountMetrics(app, deps.registry);
-  if (deps.adminToken !== null) app.use(adminRoutes({ janitor: deps.janitor, adminToken: deps.adminToken }));
+  if (deps.adminToken !== null)
+    app.use(adminRoutes({ janitor: deps.janitor, adminToken: deps.adminToken }));
   app.use(notFoundHandler);
   app.use(problemHandler(classifyDependencyError));
   return app;

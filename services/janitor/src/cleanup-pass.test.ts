@@ -53,9 +53,19 @@ async function seedAges() {
 
 type Seeded = Awaited<ReturnType<typeof seedAges>>;
 
-const cases: Array<{ tier: StorageTier; fillTo: number; retentionMs: number; gone: Array<keyof Seeded> }> = [
+const cases: Array<{
+  tier: StorageTier;
+  fillTo: number;
+  retentionMs: number;
+  gone: Array<keyof Seeded>;
+}> = [
   { tier: 'healthy', fillTo: 0.5, retentionMs: 7 * DAY_MS, gone: ['completed8d', 'failed8d'] },
-  { tier: 'warning', fillTo: 0.87, retentionMs: 3 * DAY_MS, gone: ['completed8d', 'failed8d', 'completed4d'] },
+  {
+    tier: 'warning',
+    fillTo: 0.87,
+    retentionMs: 3 * DAY_MS,
+    gone: ['completed8d', 'failed8d', 'completed4d'],
+  },
   {
     tier: 'critical',
     fillTo: 0.92,
@@ -71,45 +81,56 @@ const cases: Array<{ tier: StorageTier; fillTo: number; retentionMs: number; gon
 ];
 
 describe('tiered retention on a real volume', () => {
-  it.each(cases)('$tier ($fillTo full) deletes content last uploaded more than its retention ago', async (c) => {
-    const seeded = await seedAges();
-    const usage = await fillVolumeTo(volume.root, c.fillTo);
-    expect(usage.usedRatio).toBeGreaterThanOrEqual(c.fillTo);
-    const { janitor, registry } = testJanitor(t.db, r, testSettings(volume.root));
+  it.each(cases)(
+    '$tier ($fillTo full) deletes content last uploaded more than its retention ago',
+    async (c) => {
+      const seeded = await seedAges();
+      const usage = await fillVolumeTo(volume.root, c.fillTo);
+      expect(usage.usedRatio).toBeGreaterThanOrEqual(c.fillTo);
+      const { janitor, registry } = testJanitor(t.db, r, testSettings(volume.root));
 
-    const report = await janitor.runPass({ trigger: 'admin' });
+      const report = await janitor.runPass({ trigger: 'admin' });
 
-    expect(report.outcome).toBe('completed');
-    expect(report.storage?.tier).toBe(c.tier);
-    expect(report.storage?.retentionMs).toBe(c.retentionMs);
-    expect(report.storage?.usage.usedRatio).toBeCloseTo(usage.usedRatio, 3);
-    expect(report.storage?.usageAfter?.usedBytes).toBeLessThan(usage.usedBytes);
-    expect(report.filesDeleted).toBe(c.gone.length);
-    expect(report.bytesDeleted).toBe(c.gone.length * 1000);
+      expect(report.outcome).toBe('completed');
+      expect(report.storage?.tier).toBe(c.tier);
+      expect(report.storage?.retentionMs).toBe(c.retentionMs);
+      expect(report.storage?.usage.usedRatio).toBeCloseTo(usage.usedRatio, 3);
+      expect(report.storage?.usageAfter?.usedBytes).toBeLessThan(usage.usedBytes);
+      expect(report.filesDeleted).toBe(c.gone.length);
+      expect(report.bytesDeleted).toBe(c.gone.length * 1000);
 
-    for (const [name, sha256] of Object.entries(seeded) as Array<[keyof Seeded, string]>) {
-      const deleted = c.gone.includes(name);
-      expect(await blobExists(volume.root, sha256), `${name} file`).toBe(!deleted);
-      const row = await fileRow(t.db, sha256);
-      expect(row.blob_present, `${name} blob_present`).toBe(!deleted);
-      expect(row.blob_deleted_at === null, `${name} blob_deleted_at`).toBe(!deleted);
-    }
-    // Results outlive their files.
-    const gone = await fileRow(t.db, seeded.completed8d);
-    expect(gone.scan_status).toBe('completed');
-    expect(gone.results).toEqual(JSON.parse(RESULTS));
+      for (const [name, sha256] of Object.entries(seeded) as Array<[keyof Seeded, string]>) {
+        const deleted = c.gone.includes(name);
+        expect(await blobExists(volume.root, sha256), `${name} file`).toBe(!deleted);
+        const row = await fileRow(t.db, sha256);
+        expect(row.blob_present, `${name} blob_present`).toBe(!deleted);
+        expect(row.blob_deleted_at === null, `${name} blob_deleted_at`).toBe(!deleted);
+      }
+      // Results outlive their files.
+      const gone = await fileRow(t.db, seeded.completed8d);
+      expect(gone.scan_status).toBe('completed');
+      expect(gone.results).toEqual(JSON.parse(RESULTS));
 
-    expect(await metricValue(registry, 'scanner_storage_tier', { tier: c.tier })).toBe(1);
-    expect(await metricValue(registry, 'scanner_storage_tier', { tier: 'healthy' })).toBe(c.tier === 'healthy' ? 1 : 0);
-    expect(await metricValue(registry, 'scanner_storage_used_ratio')).toBeGreaterThan(0);
-    expect(await metricValue(registry, 'scanner_janitor_files_deleted_total')).toBe(c.gone.length);
-    expect(await metricValue(registry, 'scanner_janitor_bytes_deleted_total')).toBe(c.gone.length * 1000);
-    expect(await metricValue(registry, 'scanner_janitor_passes_total', { outcome: 'completed' })).toBe(1);
+      expect(await metricValue(registry, 'scanner_storage_tier', { tier: c.tier })).toBe(1);
+      expect(await metricValue(registry, 'scanner_storage_tier', { tier: 'healthy' })).toBe(
+        c.tier === 'healthy' ? 1 : 0,
+      );
+      expect(await metricValue(registry, 'scanner_storage_used_ratio')).toBeGreaterThan(0);
+      expect(await metricValue(registry, 'scanner_janitor_files_deleted_total')).toBe(
+        c.gone.length,
+      );
+      expect(await metricValue(registry, 'scanner_janitor_bytes_deleted_total')).toBe(
+        c.gone.length * 1000,
+      );
+      expect(
+        await metricValue(registry, 'scanner_janitor_passes_total', { outcome: 'completed' }),
+      ).toBe(1);
 
-    // A second pass finds nothing more to do.
-    const again = await janitor.runPass({ trigger: 'schedule' });
-    expect(again.filesDeleted).toBe(0);
-  });
+      // A second pass finds nothing more to do.
+      const again = await janitor.runPass({ trigger: 'schedule' });
+      expect(again.filesDeleted).toBe(0);
+    },
+  );
 
   it('never deletes pending or processing content, even at emergency with everything ancient', async () => {
     const pending = await seedContent(t.db, volume.root, 'pending', 365 * DAY_MS);
@@ -125,7 +146,8 @@ describe('tiered retention on a real volume', () => {
 
   it('works through more expired content than one batch holds', async () => {
     const shas = [];
-    for (let i = 0; i < 23; i++) shas.push(await seedContent(t.db, volume.root, 'completed', 10 * DAY_MS, randomBytes(100)));
+    for (let i = 0; i < 23; i++)
+      shas.push(await seedContent(t.db, volume.root, 'completed', 10 * DAY_MS, randomBytes(100)));
     const { janitor } = testJanitor(t.db, r, testSettings(volume.root, { batchSize: 4 }));
     const report = await janitor.runPass({ trigger: 'admin' });
     expect(report.filesDeleted).toBe(23);

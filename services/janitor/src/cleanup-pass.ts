@@ -114,8 +114,11 @@ export async function runCleanupPass(
         : finish('skipped', NOTHING);
     }
     record(deps.metrics, report);
-    if (report.outcome === 'skipped') log.info('cleanup pass skipped: another janitor holds the cleanup lock');
-    else log.info(summary(report), 'cleanup pass finished');
+    if (report.outcome === 'skipped') {
+      log.info('cleanup pass skipped: another janitor holds the cleanup lock');
+    } else {
+      log.info(summary(report), 'cleanup pass finished');
+    }
     return report;
   } catch (err) {
     deps.metrics.passes.inc({ outcome: 'failed' });
@@ -134,7 +137,9 @@ async function doWork(deps: CleanupDeps, ctx: PhaseContext): Promise<Work> {
 
   const blobs = await deleteExpiredBlobs(ctx, decision.retentionMs);
   const temp = await sweepTempFiles(ctx, settings.tempMaxAgeMs);
-  const orphans = await sweepOrphans(ctx, settings.tempMaxAgeMs, { pruneEmptyDirs: settings.pruneEmptyDirs });
+  const orphans = await sweepOrphans(ctx, settings.tempMaxAgeMs, {
+    pruneEmptyDirs: settings.pruneEmptyDirs,
+  });
   const jobs = await expireJobs({ ...ctx, redis: deps.redis, keys: deps.keys });
 
   let usageAfter: VolumeUsage | null = null;
@@ -143,7 +148,12 @@ async function doWork(deps: CleanupDeps, ctx: PhaseContext): Promise<Work> {
     deps.metrics.recordStorage(usageAfter.usedRatio, decision.tier);
   }
   return {
-    storage: { tier: decision.tier, retentionMs: decision.retentionMs, usage: decision.usage, usageAfter },
+    storage: {
+      tier: decision.tier,
+      retentionMs: decision.retentionMs,
+      usage: decision.usage,
+      usageAfter,
+    },
     filesDeleted: blobs.filesDeleted,
     bytesDeleted: blobs.bytesDeleted,
     fileDeleteFailures: blobs.failures,

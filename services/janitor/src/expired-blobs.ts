@@ -20,9 +20,18 @@ export interface BlobDeletion {
  * If the commit fails after unlinking, the rows still say "present" for files that are gone; the
  * next pass claims them again, finds nothing to unlink and corrects them.
  */
-export async function deleteExpiredBlobs(ctx: PhaseContext, retentionMs: number): Promise<BlobDeletion> {
+export async function deleteExpiredBlobs(
+  ctx: PhaseContext,
+  retentionMs: number,
+): Promise<BlobDeletion> {
   if (ctx.dryRun) return previewExpiredBlobs(ctx, retentionMs);
-  const total: BlobDeletion = { filesDeleted: 0, bytesDeleted: 0, missing: 0, failures: 0, interrupted: false };
+  const total: BlobDeletion = {
+    filesDeleted: 0,
+    bytesDeleted: 0,
+    missing: 0,
+    failures: 0,
+    interrupted: false,
+  };
   for (;;) {
     if (ctx.signal.aborted) {
       total.interrupted = true;
@@ -44,7 +53,10 @@ export async function deleteExpiredBlobs(ctx: PhaseContext, retentionMs: number)
             bytes += freed;
           }
         } catch (err) {
-          ctx.log.error({ err, sha256: blob.sha256 }, 'could not delete content file; keeping it recorded');
+          ctx.log.error(
+            { err, sha256: blob.sha256 },
+            'could not delete content file; keeping it recorded',
+          );
           failed.push(blob.sha256);
         }
       }
@@ -59,13 +71,22 @@ export async function deleteExpiredBlobs(ctx: PhaseContext, retentionMs: number)
     if (batch.claimed === 0 || batch.failed > 0) break;
   }
   if (total.missing > 0) {
-    ctx.log.warn({ count: total.missing }, 'content rows said stored but the files were missing; corrected');
+    ctx.log.warn(
+      { count: total.missing },
+      'content rows said stored but the files were missing; corrected',
+    );
   }
   return total;
 }
 
 async function previewExpiredBlobs(ctx: PhaseContext, retentionMs: number): Promise<BlobDeletion> {
-  const total: BlobDeletion = { filesDeleted: 0, bytesDeleted: 0, missing: 0, failures: 0, interrupted: false };
+  const total: BlobDeletion = {
+    filesDeleted: 0,
+    bytesDeleted: 0,
+    missing: 0,
+    failures: 0,
+    interrupted: false,
+  };
   let after: string | undefined;
   for (;;) {
     if (ctx.signal.aborted) {

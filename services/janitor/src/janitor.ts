@@ -1,5 +1,10 @@
 import { HttpError, type Registry } from '@scanner/http-kit';
-import { type CleanupDeps, type PassReport, type PassTrigger, runCleanupPass } from './cleanup-pass.js';
+import {
+  type CleanupDeps,
+  type PassReport,
+  type PassTrigger,
+  runCleanupPass,
+} from './cleanup-pass.js';
 import { janitorMetrics } from './janitor-metrics.js';
 
 export interface JanitorDeps extends Omit<CleanupDeps, 'metrics'> {
@@ -25,7 +30,13 @@ export function createJanitor(deps: JanitorDeps): Janitor {
   let started = false;
   let stopped = false;
 
-  function runPass({ dryRun = false, trigger }: { dryRun?: boolean; trigger: PassTrigger }): Promise<PassReport> {
+  function runPass({
+    dryRun = false,
+    trigger,
+  }: {
+    dryRun?: boolean;
+    trigger: PassTrigger;
+  }): Promise<PassReport> {
     if (stopped) {
       return Promise.reject(
         new HttpError(503, 'shutting-down', 'Service Unavailable', 'the janitor is shutting down', {

@@ -27,7 +27,11 @@ export async function expireJobs(
     if (ids.length > 0) {
       try {
         if (!ctx.redis.isReady) throw new Error('redis is not connected');
-        await withTimeout(dropCachedJobs(ctx.redis, ctx.keys, ids), REDIS_TIMEOUT_MS, 'drop cached jobs');
+        await withTimeout(
+          dropCachedJobs(ctx.redis, ctx.keys, ids),
+          REDIS_TIMEOUT_MS,
+          'drop cached jobs',
+        );
       } catch (err) {
         result.cacheDropFailures += ids.length;
         ctx.log.warn({ err, count: ids.length }, 'could not drop cached status of expired jobs');

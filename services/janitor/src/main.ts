@@ -19,6 +19,7 @@ const janitor = createJanitor({
   },
 });
 const app = createApp({ ...p, janitor, adminToken: settings.adminToken });
-if (settings.adminToken === null) p.log.info('ADMIN_TOKEN not set: POST /admin/cleanup is disabled');
+if (settings.adminToken === null)
+  p.log.info('ADMIN_TOKEN not set: POST /admin/cleanup is disabled');
 await serve(p, app, [['finish cleanup pass', () => janitor.stop()]]);
 janitor.start();

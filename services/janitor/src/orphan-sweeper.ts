@@ -52,7 +52,8 @@ export async function sweepOrphans(
     if (batch.length >= ctx.batchSize) await flush();
   }
   if (batch.length > 0) await flush();
-  if (opts.pruneEmptyDirs && !ctx.signal.aborted) result.dirsPruned = await pruneEmptyFanout(ctx, cutoff);
+  if (opts.pruneEmptyDirs && !ctx.signal.aborted)
+    result.dirsPruned = await pruneEmptyFanout(ctx, cutoff);
   return result;
 }
 
@@ -66,7 +67,8 @@ async function* oldContentFiles(ctx: PhaseContext, cutoff: number): AsyncGenerat
         if (!sha256) continue;
         try {
           const stats = await lstat(join(dir, name));
-          if (stats.isFile() && stats.mtimeMs < cutoff) yield { sha256, ino: stats.ino, size: stats.size };
+          if (stats.isFile() && stats.mtimeMs < cutoff)
+            yield { sha256, ino: stats.ino, size: stats.size };
         } catch (err) {
           if (!isMissing(err)) throw err;
         }
@@ -81,7 +83,11 @@ async function* oldContentFiles(ctx: PhaseContext, cutoff: number): AsyncGenerat
  * aside (atomically) and deleted only if it is still the very file judged old; a newer arrival is
  * put back (same content, same bytes).
  */
-async function removeOrphan(ctx: PhaseContext, c: Candidate, cutoff: number): Promise<number | null> {
+async function removeOrphan(
+  ctx: PhaseContext,
+  c: Candidate,
+  cutoff: number,
+): Promise<number | null> {
   const path = contentPath(ctx.storageRoot, c.sha256);
   try {
     return await ctx.db.transaction().execute(async (trx) => {
@@ -89,7 +95,10 @@ async function removeOrphan(ctx: PhaseContext, c: Candidate, cutoff: number): Pr
       if (check === 'blob-present' || check === 'busy') return null;
       const current = await lstat(path);
       if (current.ino !== c.ino) return null;
-      const aside = join(tempDir(ctx.storageRoot), `orphan-${c.sha256}-${randomBytes(4).toString('hex')}.del`);
+      const aside = join(
+        tempDir(ctx.storageRoot),
+        `orphan-${c.sha256}-${randomBytes(4).toString('hex')}.del`,
+      );
       await rename(path, aside);
       const moved = await lstat(aside);
       if (moved.ino !== c.ino || moved.mtimeMs >= cutoff) {
@@ -97,7 +106,10 @@ async function removeOrphan(ctx: PhaseContext, c: Candidate, cutoff: number): Pr
         return null;
       }
       await unlink(aside);
-      ctx.log.info({ sha256: c.sha256, reason: check, sizeBytes: moved.size }, 'removed orphan content file');
+      ctx.log.info(
+        { sha256: c.sha256, reason: check, sizeBytes: moved.size },
+        'removed orphan content file',
+      );
       return moved.size;
     });
   } catch (err) {

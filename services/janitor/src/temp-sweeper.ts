@@ -1,9 +1,8 @@
-import { readdir } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir } from '@scanner/core';
 import { isMissing, sizeOnDisk, unlinkMeasured } from './file-ops.js';
 import type { PhaseContext } from './phase-context.js';
-import { lstat } from 'node:fs/promises';
 
 export interface TempSweep {
   removed: number;

@@ -6,7 +6,10 @@ export interface RetentionDecision extends TierDecision {
 }
 
 /** How long content files may stay, given how full the volume is right now. */
-export async function decideRetention(storageRoot: string, policy: TierPolicy): Promise<RetentionDecision> {
+export async function decideRetention(
+  storageRoot: string,
+  policy: TierPolicy,
+): Promise<RetentionDecision> {
   const usage = await measureVolume(storageRoot);
   return { ...decideTier(usage.usedRatio, policy), usage };
 }

@@ -17,10 +17,10 @@ import {
   exists,
   fileRow,
   gate,
+  mountTmpfs,
   resetState,
   seedContent,
   type TmpfsVolume,
-  mountTmpfs,
   testJanitor,
   testSettings,
 } from '../test/support.js';
@@ -77,12 +77,25 @@ async function duplicateUpload(
 }
 
 /** The same locked path with the same SQL, for completed content, holding the lock until `release`. */
-async function completedUploadHoldingLock(sha256: string, release: Promise<void>, locked: () => void) {
+async function completedUploadHoldingLock(
+  sha256: string,
+  release: Promise<void>,
+  locked: () => void,
+) {
   await t.db.transaction().execute(async (trx) => {
-    await trx.selectFrom('files').select('scan_status').where('sha256', '=', sha256).forUpdate().execute();
+    await trx
+      .selectFrom('files')
+      .select('scan_status')
+      .where('sha256', '=', sha256)
+      .forUpdate()
+      .execute();
     locked();
     await release;
-    await trx.updateTable('files').set({ last_uploaded_at: sql`now()` }).where('sha256', '=', sha256).execute();
+    await trx
+      .updateTable('files')
+      .set({ last_uploaded_at: sql`now()` })
+      .where('sha256', '=', sha256)
+      .execute();
     await trx
       .insertInto('jobs')
       .values({
@@ -155,45 +168,64 @@ describe('cleanup racing duplicate uploads', () => {
     expect((await fileRow(t.db, sha)).blob_present).toBe(false);
     expect((await duplicateUpload(bytes)).outcome).toBe('rescan');
     const row = await fileRow(t.db, sha);
-    expect(row).toMatchObject({ scan_status: 'pending', blob_present: true, blob_deleted_at: null });
+    expect(row).toMatchObject({
+      scan_status: 'pending',
+      blob_present: true,
+      blob_deleted_at: null,
+    });
     expect(await blobExists(volume.root, sha)).toBe(true);
   });
 
-  it.each([1, 2, 3])('keeps the volume and the rows consistent under concurrent uploads (round %i)', async () => {
-    const contents: Array<{ sha256: string; bytes: Buffer }> = [];
-    for (let i = 0; i < 120; i++) {
-      const bytes = randomBytes(200 + i);
-      const sha256 = await seedContent(t.db, volume.root, i % 2 === 0 ? 'failed' : 'completed', 30 * DAY_MS, bytes);
-      contents.push({ sha256, bytes });
-    }
-    const { janitor } = testJanitor(janitorDb, r, testSettings(volume.root, { batchSize: 3 }));
+  it.each([1, 2, 3])(
+    'keeps the volume and the rows consistent under concurrent uploads (round %i)',
+    async () => {
+      const contents: Array<{ sha256: string; bytes: Buffer }> = [];
+      for (let i = 0; i < 120; i++) {
+        const bytes = randomBytes(200 + i);
+        const sha256 = await seedContent(
+          t.db,
+          volume.root,
+          i % 2 === 0 ? 'failed' : 'completed',
+          30 * DAY_MS,
+          bytes,
+        );
+        contents.push({ sha256, bytes });
+      }
+      const { janitor } = testJanitor(janitorDb, r, testSettings(volume.root, { batchSize: 3 }));
 
-    // Every content gets a duplicate upload, some two; all race one cleanup pass.
-    const targets = [...contents, ...contents.filter((_, i) => i % 3 === 0)].sort(() => Math.random() - 0.5);
-    const uploads = Promise.all(targets.map((c) => duplicateUpload(c.bytes)));
-    const [report, outcomes] = await Promise.all([janitor.runPass({ trigger: 'admin' }), uploads]);
+      // Every content gets a duplicate upload, some two; all race one cleanup pass.
+      const targets = [...contents, ...contents.filter((_, i) => i % 3 === 0)].sort(
+        () => Math.random() - 0.5,
+      );
+      const uploads = Promise.all(targets.map((c) => duplicateUpload(c.bytes)));
+      const [report, outcomes] = await Promise.all([
+        janitor.runPass({ trigger: 'admin' }),
+        uploads,
+      ]);
 
-    expect(report.outcome).toBe('completed');
-    expect(outcomes).toHaveLength(targets.length);
+      expect(report.outcome).toBe('completed');
+      expect(outcomes).toHaveLength(targets.length);
 
-    const rows = await t.db.selectFrom('files').selectAll().execute();
-    for (const row of rows) {
-      const onDisk = await exists(contentPath(volume.root, row.sha256));
-      // The row tells the truth about the volume.
-      expect(onDisk, `${row.sha256} (${row.scan_status}) on disk`).toBe(row.blob_present);
-      // Content a job waits for is stored.
-      if (row.scan_status === 'pending' || row.scan_status === 'processing') expect(onDisk).toBe(true);
-    }
-    const waiting = await t.db
-      .selectFrom('jobs')
-      .select('sha256')
-      .where('status', 'in', ['pending', 'processing'])
-      .execute();
-    expect(waiting.length).toBeGreaterThan(0);
-    for (const job of waiting) expect(await blobExists(volume.root, job.sha256)).toBe(true);
+      const rows = await t.db.selectFrom('files').selectAll().execute();
+      for (const row of rows) {
+        const onDisk = await exists(contentPath(volume.root, row.sha256));
+        // The row tells the truth about the volume.
+        expect(onDisk, `${row.sha256} (${row.scan_status}) on disk`).toBe(row.blob_present);
+        // Content a job waits for is stored.
+        if (row.scan_status === 'pending' || row.scan_status === 'processing')
+          expect(onDisk).toBe(true);
+      }
+      const waiting = await t.db
+        .selectFrom('jobs')
+        .select('sha256')
+        .where('status', 'in', ['pending', 'processing'])
+        .execute();
+      expect(waiting.length).toBeGreaterThan(0);
+      for (const job of waiting) expect(await blobExists(volume.root, job.sha256)).toBe(true);
 
-    // The failed half went back to pending with their bytes; the completed half stay completed.
-    expect(rows.filter((row) => row.scan_status === 'pending')).toHaveLength(60);
-    expect(rows.filter((row) => row.scan_status === 'completed')).toHaveLength(60);
-  });
+      // The failed half went back to pending with their bytes; the completed half stay completed.
+      expect(rows.filter((row) => row.scan_status === 'pending')).toHaveLength(60);
+      expect(rows.filter((row) => row.scan_status === 'completed')).toHaveLength(60);
+    },
+  );
 });

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { contentPath, DEFAULT_TIER_POLICY, tempDir, type VolumeUsage } from '@scanner/core';
 import type { Db, ScanStatus } from '@scanner/db';
 import { Registry } from '@scanner/http-kit';
-import { createLogger } from '@scanner/logging';
+import { createLogger, type Logger } from '@scanner/logging';
 import type { TestRedis } from '@scanner/redis/testing';
 import { ensureVolumeLayout, measureVolume } from '@scanner/storage';
 import { sql } from 'kysely';
@@ -58,7 +58,13 @@ export const RESULTS = JSON.stringify(
 
 export async function insertContent(
   db: Db,
-  c: { sha256: string; status: ScanStatus; ageMs: number; sizeBytes?: number; blobPresent?: boolean },
+  c: {
+    sha256: string;
+    status: ScanStatus;
+    ageMs: number;
+    sizeBytes?: number;
+    blobPresent?: boolean;
+  },
 ): Promise<void> {
   await db
     .insertInto('files')
@@ -139,7 +145,8 @@ export async function age(path: string, ageMs: number): Promise<void> {
 export async function fillVolumeTo(root: string, ratio: number): Promise<VolumeUsage> {
   const before = await measureVolume(root);
   const missing = Math.ceil(ratio * before.totalBytes) - before.usedBytes;
-  if (missing > 0) await writeFile(join(root, `filler-${randomUUID()}.bin`), Buffer.alloc(missing, 0x61));
+  if (missing > 0)
+    await writeFile(join(root, `filler-${randomUUID()}.bin`), Buffer.alloc(missing, 0x61));
   return measureVolume(root);
 }
 
@@ -154,7 +161,10 @@ export async function resetState(db: Db, root: string): Promise<void> {
   await ensureVolumeLayout(root);
 }
 
-export function testSettings(root: string, overrides: Partial<CleanupSettings> = {}): CleanupSettings {
+export function testSettings(
+  root: string,
+  overrides: Partial<CleanupSettings> = {},
+): CleanupSettings {
   return {
     storageRoot: root,
     tierPolicy: DEFAULT_TIER_POLICY,
@@ -165,7 +175,7 @@ export function testSettings(root: string, overrides: Partial<CleanupSettings> =
   };
 }
 
-export const silentLog = createLogger({ service: 'janitor', level: 'silent' });
+export const silentLog: Logger = createLogger({ service: 'janitor', level: 'silent' });
 
 export interface TestJanitor {
   janitor: Janitor;
