@@ -83,6 +83,7 @@ export function passResource(r: PassReport) {
     orphan_bytes_removed: r.orphanBytesRemoved,
     dirs_pruned: r.dirsPruned,
     jobs_expired: r.jobsExpired,
+    scans_republished: r.scansRepublished,
     started_at: r.startedAt.toISOString(),
     duration_seconds: r.durationMs / 1000,
   };

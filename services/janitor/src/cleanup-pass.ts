@@ -1,6 +1,7 @@
 import type { StorageTier, TierPolicy, VolumeUsage } from '@scanner/core';
 import { type Db, withCleanupLock } from '@scanner/db';
 import type { Logger } from '@scanner/logging';
+import { republishLostScans } from '@scanner/recovery';
 import type { Redis, RedisKeys } from '@scanner/redis';
 import { ensureVolumeLayout, measureVolume } from '@scanner/storage';
 import { deleteExpiredBlobs } from './expired-blobs.js';
@@ -19,6 +20,8 @@ export interface CleanupSettings {
   /** Rows per transaction, files per lookup. */
   batchSize: number;
   pruneEmptyDirs: boolean;
+  /** When set, a pass also republishes scans the queue lost (the workers do too, more often). */
+  recovery?: { republishAfterMs: number; staleAfterMs: number };
 }
 
 export const DEFAULT_BATCH_SIZE = 200;
@@ -57,6 +60,7 @@ export interface PassReport {
   orphanBytesRemoved: number;
   dirsPruned: number;
   jobsExpired: number;
+  scansRepublished: number;
 }
 
 type Work = Omit<PassReport, 'outcome' | 'trigger' | 'dryRun' | 'startedAt' | 'durationMs'>;
@@ -72,6 +76,7 @@ const NOTHING: Work = {
   orphanBytesRemoved: 0,
   dirsPruned: 0,
   jobsExpired: 0,
+  scansRepublished: 0,
 };
 
 /**
@@ -141,6 +146,13 @@ async function doWork(deps: CleanupDeps, ctx: PhaseContext): Promise<Work> {
     pruneEmptyDirs: settings.pruneEmptyDirs,
   });
   const jobs = await expireJobs({ ...ctx, redis: deps.redis, keys: deps.keys });
+  const scansRepublished =
+    settings.recovery && !ctx.dryRun
+      ? await republishLostScans({ ...deps, ...settings.recovery }).catch((err) => {
+          ctx.log.warn({ err }, 'republishing lost scans failed');
+          return 0;
+        })
+      : 0;
 
   let usageAfter: VolumeUsage | null = null;
   if (!ctx.dryRun) {
@@ -163,6 +175,7 @@ async function doWork(deps: CleanupDeps, ctx: PhaseContext): Promise<Work> {
     orphanBytesRemoved: orphans.bytes,
     dirsPruned: orphans.dirsPruned,
     jobsExpired: jobs.expired,
+    scansRepublished,
   };
 }
 
@@ -193,6 +206,7 @@ function summary(r: PassReport): Record<string, unknown> {
     orphanFilesRemoved: r.orphanFilesRemoved,
     dirsPruned: r.dirsPruned,
     jobsExpired: r.jobsExpired,
+    scansRepublished: r.scansRepublished,
     durationMs: r.durationMs,
   };
 }

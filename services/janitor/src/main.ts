@@ -16,6 +16,10 @@ const janitor = createJanitor({
     tempMaxAgeMs: storage.tempMaxAgeMs,
     batchSize: DEFAULT_BATCH_SIZE,
     pruneEmptyDirs: true,
+    recovery: {
+      republishAfterMs: p.config.worker.republishAfterMs,
+      staleAfterMs: p.config.worker.claimIdleMs,
+    },
   },
 });
 const app = createApp({ ...p, janitor, adminToken: settings.adminToken });

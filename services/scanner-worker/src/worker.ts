@@ -3,10 +3,10 @@ import { hostname } from 'node:os';
 import type { Config } from '@scanner/config';
 import type { Db } from '@scanner/db';
 import type { Registry } from '@scanner/http-kit';
+import { republishLostScans } from '@scanner/recovery';
 import type { Logger } from '@scanner/logging';
 import { closeRedis, connectRedis, type Redis, type RedisKeys } from '@scanner/redis';
 import { processScan } from './process-scan.js';
-import { republishLostScans } from './republisher.js';
 import { ScanConsumer } from './scan-consumer.js';
 import { createWorkerMetrics } from './worker-metrics.js';
 
@@ -67,7 +67,7 @@ export function createWorker(deps: WorkerDeps, name = consumerName()): Worker {
   const republishPass = () => {
     republishing = republishLostScans({
       ...deps,
-      metrics,
+      onRepublished: (n) => metrics.republished.inc(n),
       log: republishLog,
       republishAfterMs: config.worker.republishAfterMs,
       staleAfterMs: config.worker.claimIdleMs,

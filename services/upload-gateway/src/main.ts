@@ -1,3 +1,4 @@
+import './threadpool.js';
 import { serve, startServiceProcess } from '@scanner/runtime';
 import { ensureVolumeLayout } from '@scanner/storage';
 import { createApp } from './app.js';

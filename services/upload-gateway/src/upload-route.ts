@@ -153,33 +153,22 @@ async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response):
 
   const { file, filename } = received;
   deps.metrics.bytesReceived.inc(file.sizeBytes);
+  let placed = false;
   try {
     if (expectedSha256 && expectedSha256 !== file.sha256) {
-      throw new HttpError(
-        400,
-        'digest-mismatch',
-        'Bad Request',
-        'the body does not match the Repr-Digest header; nothing was kept',
-      );
+      throw new HttpError(400, 'digest-mismatch', 'Bad Request', 'the body does not match the Repr-Digest header; nothing was kept');
     }
-    const input: UploadInput = {
-      ...base,
-      sha256: file.sha256,
-      sizeBytes: file.sizeBytes,
-      originalFilename: filename,
-    };
+    const input: UploadInput = { ...base, sha256: file.sha256, sizeBytes: file.sizeBytes, originalFilename: filename };
     const recorded = await recordUpload(deps, input, file.path);
+    // New content and rescans moved the temp file to its content address; duplicates did not.
+    placed = recorded.kind === 'pending' && !recorded.deduplicated;
     const outcome = outcomeOf(recorded);
     deps.metrics.uploads.inc({ outcome });
     if (recorded.kind === 'completed') deps.metrics.dedupHits.inc({ level: recorded.level });
     if (outcome === 'duplicate_in_flight') deps.metrics.dedupHits.inc({ level: 'in_flight' });
-    log.info(
-      { sha256: file.sha256, sizeBytes: file.sizeBytes, outcome, filename },
-      'upload recorded',
-    );
+    log.info({ sha256: file.sha256, sizeBytes: file.sizeBytes, outcome, filename }, 'upload recorded');
     respond(res, recorded);
   } finally {
-    // Placed content was renamed away; anything still at the temp path is not needed.
-    await removeQuietly(file.path);
+    if (!placed) await removeQuietly(file.path);
   }
 }

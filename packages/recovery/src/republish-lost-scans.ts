@@ -2,14 +2,14 @@ import { type Db, findOverdueScans, markPublished } from '@scanner/db';
 import type { Logger } from '@scanner/logging';
 import { ensureScanGroup, publishScan, type Redis, type RedisKeys } from '@scanner/redis';
 import { sql } from 'kysely';
-import type { WorkerMetrics } from './worker-metrics.js';
 
 export interface RepublishOptions {
   db: Db;
   redis: Redis;
   keys: RedisKeys;
   log: Logger;
-  metrics: WorkerMetrics;
+  /** Called with the number of scans published again. */
+  onRepublished?: (count: number) => void;
   republishAfterMs: number;
   staleAfterMs: number;
   batchSize?: number;
@@ -19,6 +19,7 @@ export interface RepublishOptions {
 const REPUBLISH_LOCK_KEY = 0x5ca7_0001;
 
 /**
+ * Runs in every worker and in the janitor; the advisory lock makes it one pass at a time.
  * Postgres is the source of truth for unfinished scans; the stream is only a delivery mechanism
  * and can lose entries (Redis restarted without persistence, FLUSHALL, an XADD that failed while
  * Redis was down). A pass finds content that should have been scanned by now and is neither in
@@ -46,7 +47,7 @@ export async function republishLostScans(o: RepublishOptions): Promise<number> {
     }
     await markPublished(trx, overdue);
     if (lost.length > 0) {
-      o.metrics.republished.inc(lost.length);
+      o.onRepublished?.(lost.length);
       o.log.warn({ count: lost.length }, 'republished scans the queue had lost');
     }
     return lost.length;

@@ -1,0 +1,1 @@
+export * from './republish-lost-scans.js';
