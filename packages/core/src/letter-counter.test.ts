@@ -89,7 +89,9 @@ describe.each(KERNELS)('%s kernel', (kernel) => {
   it('matches the reference on random data of every length up to 100 bytes', () => {
     const data = mixedBytes(100, 2);
     for (let n = 0; n <= data.length; n++) {
-      expect(count(data.subarray(0, n)), `length ${n}`).toEqual(referenceCounts(data.subarray(0, n)));
+      expect(count(data.subarray(0, n)), `length ${n}`).toEqual(
+        referenceCounts(data.subarray(0, n)),
+      );
     }
   });
 
@@ -168,9 +170,15 @@ describe.each(KERNELS)('%s kernel', (kernel) => {
 describe('LetterCounter options', () => {
   it('rejects a fold interval a 32-bit cell could not hold', () => {
     for (const foldEveryBytes of [0, -1, 1.5, Number.NaN, MAX_BYTES_PER_KERNEL_CALL + 1]) {
-      expect(() => new LetterCounter({ foldEveryBytes }), String(foldEveryBytes)).toThrow(RangeError);
+      expect(() => new LetterCounter({ foldEveryBytes }), String(foldEveryBytes)).toThrow(
+        RangeError,
+      );
     }
     expect(() => new LetterCounter({ foldEveryBytes: MAX_BYTES_PER_KERNEL_CALL })).not.toThrow();
+  });
+
+  it('rejects an unknown kernel', () => {
+    expect(() => new LetterCounter({ kernel: 'simd' as KernelName })).toThrow(TypeError);
   });
 
   it('defaults to the largest call that cannot wrap a 32-bit cell', () => {

@@ -19,10 +19,18 @@ export interface LetterCounterOptions {
 }
 
 function kernelNamed(name: KernelName): CountKernel {
-  if (name === 'js') return countWithJs;
-  if (wasmUnavailable)
-    throw new Error('the wasm letter kernel is unavailable', { cause: wasmUnavailable });
-  return countWithWasm;
+  switch (name) {
+    case 'js':
+      return countWithJs;
+    case 'wasm':
+      if (wasmUnavailable) {
+        throw new Error('the wasm letter kernel is unavailable', { cause: wasmUnavailable });
+      }
+      return countWithWasm;
+    default:
+      // Callers in plain JavaScript can pass anything.
+      throw new TypeError(`unknown letter kernel ${JSON.stringify(name)}`);
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { type FileReadResult, open } from 'node:fs/promises';
 import { LetterCounter } from './letter-counter.js';
 import type { LetterCounts } from './letters.js';
 
@@ -19,27 +19,43 @@ export interface ScanOptions {
 const DEFAULT_CHUNK_BYTES = 1 << 20;
 
 /**
- * Reads a file once in fixed-size chunks into one reused buffer (memory stays flat whatever the
- * size), counting letters and, when asked, hashing the same bytes to prove the file is intact.
+ * Reads a file once in fixed-size chunks, counting letters and, when asked, hashing the same bytes
+ * to prove the file is intact. Memory stays flat whatever the size: two chunk buffers, reused.
  */
 export async function scanFile(path: string, options: ScanOptions): Promise<FileScan> {
   const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-  const buffer = Buffer.allocUnsafe(chunkBytes);
+  if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 1) {
+    throw new RangeError(`chunkBytes must be a positive integer, got ${chunkBytes}`);
+  }
+  options.signal?.throwIfAborted();
   const counter = new LetterCounter();
   const hash = options.verify ? createHash('sha256') : null;
+  // While this thread counts one buffer, the next read fills the other on libuv's thread pool, so
+  // the copy out of the page cache costs (nearly) no time on the counting thread.
+  let spare: Buffer = Buffer.allocUnsafe(chunkBytes);
   const handle = await open(path, 'r');
   let sizeBytes = 0;
+  let reading: Promise<FileReadResult<Buffer>> | null = null;
+  // Reads are sequential (position null, never more than one in flight), so anything readable in
+  // order works, not only regular files that can seek.
   try {
+    reading = handle.read(Buffer.allocUnsafe(chunkBytes), 0, chunkBytes, null);
     for (;;) {
-      options.signal?.throwIfAborted();
-      const { bytesRead } = await handle.read(buffer, 0, chunkBytes, null);
+      const { bytesRead, buffer } = await reading;
+      reading = null;
       if (bytesRead === 0) break;
+      sizeBytes += bytesRead;
+      options.signal?.throwIfAborted();
+      reading = handle.read(spare, 0, chunkBytes, null);
       const chunk = bytesRead === chunkBytes ? buffer : buffer.subarray(0, bytesRead);
       counter.update(chunk);
       hash?.update(chunk);
-      sizeBytes += bytesRead;
+      spare = buffer;
     }
   } finally {
+    // A read started ahead must settle before the descriptor closes; its outcome no longer matters
+    // because an error is already on its way out.
+    await reading?.catch(() => undefined);
     await handle.close();
   }
   return { counts: counter.counts(), sizeBytes, sha256: hash ? hash.digest('hex') : null };

@@ -19,17 +19,37 @@ describe('decideTier', () => {
   });
 
   it('keeps files 7 days, 3 days, 1 day, 12 hours and refuses uploads only in emergency', () => {
-    expect(decideTier(0.5)).toEqual({ tier: 'healthy', retentionMs: 168 * HOUR_MS, acceptsUploads: true });
-    expect(decideTier(0.86)).toEqual({ tier: 'warning', retentionMs: 72 * HOUR_MS, acceptsUploads: true });
-    expect(decideTier(0.91)).toEqual({ tier: 'critical', retentionMs: 24 * HOUR_MS, acceptsUploads: true });
-    expect(decideTier(0.96)).toEqual({ tier: 'emergency', retentionMs: 12 * HOUR_MS, acceptsUploads: false });
+    expect(decideTier(0.5)).toEqual({
+      tier: 'healthy',
+      retentionMs: 168 * HOUR_MS,
+      acceptsUploads: true,
+    });
+    expect(decideTier(0.86)).toEqual({
+      tier: 'warning',
+      retentionMs: 72 * HOUR_MS,
+      acceptsUploads: true,
+    });
+    expect(decideTier(0.91)).toEqual({
+      tier: 'critical',
+      retentionMs: 24 * HOUR_MS,
+      acceptsUploads: true,
+    });
+    expect(decideTier(0.96)).toEqual({
+      tier: 'emergency',
+      retentionMs: 12 * HOUR_MS,
+      acceptsUploads: false,
+    });
   });
 
   it('takes the boundaries from the usage df reports (84.99 %, 85 %, 90 %, 95 %)', () => {
     const at = (usedPercentHundredths: number) =>
       decideTier(
-        volumeUsage({ blocks: 10_000, bfree: 10_000 - usedPercentHundredths, bavail: 10_000 - usedPercentHundredths, bsize: 4096 })
-          .usedRatio,
+        volumeUsage({
+          blocks: 10_000,
+          bfree: 10_000 - usedPercentHundredths,
+          bavail: 10_000 - usedPercentHundredths,
+          bsize: 4096,
+        }).usedRatio,
       ).tier;
     expect(at(8499)).toBe('healthy');
     expect(at(8500)).toBe('warning');

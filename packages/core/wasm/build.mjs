@@ -31,12 +31,11 @@ function render(bytes) {
 }
 
 const expected = render(await assemble());
+const current = await readFile(target, 'utf8').catch(() => null);
+if (current === expected) process.exit(0);
 if (process.argv.includes('--check')) {
-  const current = await readFile(target, 'utf8').catch(() => '');
-  if (current !== expected) {
-    console.error(`${target.pathname} is stale: run \`pnpm --filter @scanner/core build\``);
-    process.exit(1);
-  }
-} else {
-  await writeFile(target, expected);
+  console.error(`${target.pathname} is stale: run \`pnpm --filter @scanner/core build\``);
+  process.exit(1);
 }
+// Written only when it changed: tests may be reading src/ while turbo builds this package.
+await writeFile(target, expected);

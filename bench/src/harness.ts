@@ -1,0 +1,145 @@
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export type Figures = Record<string, number | string | boolean>;
+
+/**
+ * One line of bench output. `ratio` relates the scenario's headline figure to its ceiling (what the
+ * same work costs at best on this machine, measured in the same run), so it means the same on a
+ * fast machine and a slow one; `pass` compares it with `target`.
+ */
+export interface ScenarioResult {
+  scenario: string;
+  figures: Figures;
+  ceiling: Figures;
+  ratio: number;
+  target: number;
+  pass: boolean;
+  /** The work was checked to be right (counts, digests), so the figures are worth reading. */
+  verified: boolean;
+}
+
+export interface BenchContext {
+  /** Timed runs of each contender; the best one counts. */
+  runs: number;
+  /** Where scenarios put their temporary files. */
+  baseDir: string;
+}
+
+/** A scenario lives in its own file under scenarios/ and is listed in scenarios/index.ts. */
+export interface Scenario {
+  name: string;
+  run(context: BenchContext): Promise<ScenarioResult>;
+}
+
+export const MiB = 1 << 20;
+
+function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+export function contextFromEnv(env: NodeJS.ProcessEnv = process.env): BenchContext {
+  return { runs: positiveInteger(env, 'BENCH_RUNS', 5), baseDir: env.BENCH_DIR || tmpdir() };
+}
+
+/** A size in MiB from `BENCH_<name>_MB`, so a slow machine can run the same scenarios smaller. */
+export function sizeFromEnv(name: string, fallbackMiB: number, env = process.env): number {
+  return positiveInteger(env, `BENCH_${name}_MB`, fallbackMiB) * MiB;
+}
+
+export interface Timing<R> {
+  /** The best (lowest) wall time over all runs. */
+  seconds: number;
+  /** What the last run returned, for checking. */
+  result: R;
+}
+
+/**
+ * Runs every contender `runs` times, taking turns, so load from elsewhere on the machine (other
+ * builds, turbo itself) falls on all of them alike; keeps each one's best time.
+ */
+export async function bestOf<C extends Record<string, () => unknown>>(
+  runs: number,
+  contenders: C,
+): Promise<{ [K in keyof C]: Timing<Awaited<ReturnType<C[K]>>> }> {
+  const timings: Record<string, Timing<unknown>> = {};
+  for (let run = 0; run < runs; run++) {
+    for (const [name, fn] of Object.entries(contenders)) {
+      const start = process.hrtime.bigint();
+      const result = await fn();
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const best = timings[name];
+      timings[name] = { seconds: best ? Math.min(best.seconds, seconds) : seconds, result };
+    }
+  }
+  return timings as { [K in keyof C]: Timing<Awaited<ReturnType<C[K]>>> };
+}
+
+export function round(value: number, digits = 3): number {
+  return Number(value.toFixed(digits));
+}
+
+/** Decimal gigabytes per second, as throughput is usually quoted. */
+export function gbPerSecond(bytes: number, seconds: number): number {
+  return round(bytes / seconds / 1e9);
+}
+
+export interface ResultInit {
+  scenario: string;
+  figures: Figures;
+  ceiling: Figures;
+  ratio: number;
+  target: number;
+  verified: boolean;
+  /** Throughput wants a ratio at or above the target; memory and latency at or below it. */
+  better?: 'higher' | 'lower';
+}
+
+export function scenarioResult(init: ResultInit): ScenarioResult {
+  const { better = 'higher', ...line } = init;
+  const pass = better === 'higher' ? line.ratio >= line.target : line.ratio <= line.target;
+  return {
+    scenario: line.scenario,
+    figures: line.figures,
+    ceiling: line.ceiling,
+    ratio: round(line.ratio),
+    target: line.target,
+    pass,
+    verified: line.verified,
+  };
+}
+
+export function printResult(result: ScenarioResult): void {
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+const liveTempDirs = new Set<string>();
+
+/** A fresh directory for the duration of `fn`, removed afterwards whatever happens. */
+export async function withTempDir<T>(
+  context: BenchContext,
+  fn: (dir: string) => Promise<T>,
+): Promise<T> {
+  const dir = await mkdtemp(join(context.baseDir, 'scanner-bench-'));
+  liveTempDirs.add(dir);
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    liveTempDirs.delete(dir);
+  }
+}
+
+/** For an interrupted run: gigabyte files must not stay behind in /tmp. */
+export function removeTempDirsNow(): void {
+  for (const dir of liveTempDirs) rmSync(dir, { recursive: true, force: true });
+  liveTempDirs.clear();
+}

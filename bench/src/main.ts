@@ -1,0 +1,43 @@
+// `pnpm --filter @scanner/bench bench [scenario...]`: runs the named scenarios (all by default),
+// one JSON line each on stdout. Exits non-zero when a scenario fails or its results are wrong,
+// never because of a figure: speed is reported, not asserted.
+import { availableParallelism, cpus } from 'node:os';
+import { contextFromEnv, printResult, removeTempDirsNow } from './harness.js';
+import { scenarios } from './scenarios/index.js';
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((name) => !scenarios.some((s) => s.name === name));
+if (unknown.length > 0) {
+  console.error(
+    `unknown scenario ${unknown.join(', ')}; known: ${scenarios.map((s) => s.name).join(', ')}`,
+  );
+  process.exit(2);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    removeTempDirsNow();
+    process.exit(130);
+  });
+}
+
+const context = contextFromEnv();
+console.error(
+  `# node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x${availableParallelism()}, best of ${context.runs} runs`,
+);
+
+let ok = true;
+for (const scenario of scenarios.filter((s) => wanted.length === 0 || wanted.includes(s.name))) {
+  try {
+    const result = await scenario.run(context);
+    printResult(result);
+    if (!result.verified) {
+      console.error(`${scenario.name}: results did not verify`);
+      ok = false;
+    }
+  } catch (err) {
+    console.error(`${scenario.name} failed:`, err);
+    ok = false;
+  }
+}
+process.exitCode = ok ? 0 : 1;
