@@ -2,4 +2,5 @@ export * from './health.js';
 export * from './metrics.js';
 export * from './problem.js';
 export * from './request-context.js';
+export * from './service-app.js';
 export * from './shutdown.js';

@@ -105,11 +105,12 @@ describe('request ids', () => {
   });
 
   it('replaces a missing or unsafe one with a UUID', async () => {
-    for (const headers of [
+    const variants: Array<Record<string, string>> = [
       {},
       { 'x-request-id': 'bad id with spaces' },
       { 'x-request-id': 'x'.repeat(200) },
-    ]) {
+    ];
+    for (const headers of variants) {
       const res = await fetch(`${base}/id`, { headers });
       expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     }

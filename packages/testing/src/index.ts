@@ -1,3 +1,3 @@
 export * from './processes.js';
-export * from './wait-for.js';
 export * from './tcp-proxy.js';
+export * from './wait-for.js';

@@ -1,7 +1,13 @@
 import { createTestDatabase, type TestDatabase } from '@scanner/db/testing';
 import { createTestRedis, type TestRedis } from '@scanner/redis/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mountTmpfs, seedContent, type TmpfsVolume, testJanitor, testSettings } from '../test/support.js';
+import {
+  mountTmpfs,
+  seedContent,
+  type TmpfsVolume,
+  testJanitor,
+  testSettings,
+} from '../test/support.js';
 
 let t: TestDatabase;
 let r: TestRedis;
@@ -17,7 +23,11 @@ afterAll(async () => {
 describe('recovery of scans the queue lost', () => {
   it('publishes pending content that is missing from the stream, once, and never in a dry run', async () => {
     const sha256 = await seedContent(t.db, volume.root, 'pending', 0);
-    await t.db.updateTable('files').set({ published_at: null }).where('sha256', '=', sha256).execute();
+    await t.db
+      .updateTable('files')
+      .set({ published_at: null })
+      .where('sha256', '=', sha256)
+      .execute();
     const { janitor } = testJanitor(
       t.db,
       r,

@@ -16,7 +16,10 @@ let workerRedis: Redis;
 let worker: Worker;
 
 beforeAll(async () => {
-  ctx = await createServiceTestContext('scanner-worker', { CLAIM_IDLE_MS: '2000', REPUBLISH_AFTER_MS: '600000' });
+  ctx = await createServiceTestContext('scanner-worker', {
+    CLAIM_IDLE_MS: '2000',
+    REPUBLISH_AFTER_MS: '600000',
+  });
   const pgUrl = new URL(ctx.databaseUrl);
   pgProxy = new TcpProxy(pgUrl.hostname, Number(pgUrl.port || 5432));
   redisProxy = new TcpProxy('127.0.0.1', Number(new URL(ctx.redisUrl).port || 6379));
@@ -44,10 +47,19 @@ describe('transient dependency failures', () => {
     await pgProxy.cut();
     const job = await seedUpload(ctx, 'during a postgres outage');
     // The worker has the message and keeps failing to reach Postgres.
-    await waitFor(async () => {
-      const pending = await ctx.redis.xPendingRange(ctx.keys.scanStream, ctx.keys.scanGroup, '-', '+', 10);
-      return pending.length === 1;
-    }, { message: 'message delivered during the outage' });
+    await waitFor(
+      async () => {
+        const pending = await ctx.redis.xPendingRange(
+          ctx.keys.scanStream,
+          ctx.keys.scanGroup,
+          '-',
+          '+',
+          10,
+        );
+        return pending.length === 1;
+      },
+      { message: 'message delivered during the outage' },
+    );
     await new Promise((r) => setTimeout(r, 500));
     await pgProxy.start();
 
@@ -62,6 +74,8 @@ describe('transient dependency failures', () => {
     expect((await fileRow(ctx, job.sha256)).scan_status).toBe('pending');
     await redisProxy.start();
     await waitForJob(ctx, job.jobId, 'completed', 30_000);
-    await waitFor(async () => (await ctx.redis.xLen(ctx.keys.scanStream)) === 0, { message: 'acknowledged after reconnect' });
+    await waitFor(async () => (await ctx.redis.xLen(ctx.keys.scanStream)) === 0, {
+      message: 'acknowledged after reconnect',
+    });
   });
 });

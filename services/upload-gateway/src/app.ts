@@ -1,18 +1,10 @@
 import type { TierPolicy } from '@scanner/core';
 import type { Db } from '@scanner/db';
-import {
-  httpMetrics,
-  mountMetrics,
-  mountProbes,
-  notFoundHandler,
-  problemHandler,
-  type Registry,
-  requestContext,
-} from '@scanner/http-kit';
+import { createServiceApp, type Registry } from '@scanner/http-kit';
 import type { Logger } from '@scanner/logging';
 import type { Redis, RedisKeys } from '@scanner/redis';
 import { classifyDependencyError, databaseReachable } from '@scanner/runtime';
-import express, { type Express } from 'express';
+import type { Express } from 'express';
 import { createGatewayMetrics } from './gateway-metrics.js';
 import { StorageGuard } from './storage-guard.js';
 import { uploadRoute } from './upload-route.js';
@@ -34,25 +26,20 @@ export interface UploadGatewayDeps {
 
 /** Builds the app from injected clients; never listens (main.ts and tests do). */
 export function createApp(deps: UploadGatewayDeps): Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
   const guard = new StorageGuard(deps.storageRoot, deps.tierPolicy);
   const metrics = createGatewayMetrics(deps.registry);
-
-  app.use(requestContext(deps.log));
-  app.use(httpMetrics(deps.registry));
-  mountProbes(app, deps.lifecycle, async () => {
+  const checkReady = async () => {
     const [database, tier] = await Promise.all([
       databaseReachable(deps.db),
       guard.current().catch(() => null),
     ]);
     // At the emergency tier every upload would be refused: take this replica out of rotation.
     return { database, storage: tier?.acceptsUploads ?? false };
-  });
-  mountMetrics(app, deps.registry);
-  app.post('/api/v1/files', uploadRoute({ ...deps, guard, metrics }));
-  app.use(notFoundHandler);
-  app.use(problemHandler(classifyDependencyError));
-  return app;
+  };
+  return createServiceApp(
+    { ...deps, checkReady, classifyError: classifyDependencyError },
+    (app) => {
+      app.post('/api/v1/files', uploadRoute({ ...deps, guard, metrics }));
+    },
+  );
 }

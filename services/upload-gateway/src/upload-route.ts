@@ -156,9 +156,19 @@ async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response):
   let placed = false;
   try {
     if (expectedSha256 && expectedSha256 !== file.sha256) {
-      throw new HttpError(400, 'digest-mismatch', 'Bad Request', 'the body does not match the Repr-Digest header; nothing was kept');
+      throw new HttpError(
+        400,
+        'digest-mismatch',
+        'Bad Request',
+        'the body does not match the Repr-Digest header; nothing was kept',
+      );
     }
-    const input: UploadInput = { ...base, sha256: file.sha256, sizeBytes: file.sizeBytes, originalFilename: filename };
+    const input: UploadInput = {
+      ...base,
+      sha256: file.sha256,
+      sizeBytes: file.sizeBytes,
+      originalFilename: filename,
+    };
     const recorded = await recordUpload(deps, input, file.path);
     // New content and rescans moved the temp file to its content address; duplicates did not.
     placed = recorded.kind === 'pending' && !recorded.deduplicated;
@@ -166,7 +176,10 @@ async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response):
     deps.metrics.uploads.inc({ outcome });
     if (recorded.kind === 'completed') deps.metrics.dedupHits.inc({ level: recorded.level });
     if (outcome === 'duplicate_in_flight') deps.metrics.dedupHits.inc({ level: 'in_flight' });
-    log.info({ sha256: file.sha256, sizeBytes: file.sizeBytes, outcome, filename }, 'upload recorded');
+    log.info(
+      { sha256: file.sha256, sizeBytes: file.sizeBytes, outcome, filename },
+      'upload recorded',
+    );
     respond(res, recorded);
   } finally {
     if (!placed) await removeQuietly(file.path);
