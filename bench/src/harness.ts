@@ -143,3 +143,41 @@ export function removeTempDirsNow(): void {
   for (const dir of liveTempDirs) rmSync(dir, { recursive: true, force: true });
   liveTempDirs.clear();
 }
+
+type Cleanup = () => unknown;
+const pendingCleanups = new Set<Cleanup>();
+
+/**
+ * Registers what an interrupted run must still undo (child processes, a database, Redis keys);
+ * the returned function unregisters it once the scenario has cleaned up by itself.
+ */
+export function onInterrupt(cleanup: Cleanup): () => void {
+  pendingCleanups.add(cleanup);
+  return () => pendingCleanups.delete(cleanup);
+}
+
+/** Ctrl-C: runs every registered cleanup, newest first, each bounded in time; then temp dirs. */
+export async function cleanUpNow(timeoutMs = 15_000): Promise<void> {
+  const cleanups = [...pendingCleanups].reverse();
+  pendingCleanups.clear();
+  for (const cleanup of cleanups) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.resolve()
+        .then(cleanup)
+        .catch((err) => console.error('cleanup failed:', err)),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+  removeTempDirsNow();
+}
+
+/** The value below which `q` (0..1) of the sorted samples fall (nearest rank). */
+export function percentile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[rank] as number;
+}

@@ -2,7 +2,7 @@
 // one JSON line each on stdout. Exits non-zero when a scenario fails or its results are wrong,
 // never because of a figure: speed is reported, not asserted.
 import { availableParallelism, cpus } from 'node:os';
-import { contextFromEnv, printResult, removeTempDirsNow } from './harness.js';
+import { cleanUpNow, contextFromEnv, printResult } from './harness.js';
 import { scenarios } from './scenarios/index.js';
 
 const wanted = process.argv.slice(2);
@@ -16,8 +16,8 @@ if (unknown.length > 0) {
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    removeTempDirsNow();
-    process.exit(130);
+    console.error(`# ${signal}: stopping processes, dropping databases, removing temp files`);
+    void cleanUpNow().finally(() => process.exit(130));
   });
 }
 

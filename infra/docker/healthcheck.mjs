@@ -13,7 +13,11 @@ if (!port) {
 // The service listens on HOST (0.0.0.0 by default); a wildcard address is reached over loopback.
 const host = process.env.HOST;
 const target =
-  !host || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  !host || host === '0.0.0.0' || host === '::'
+    ? '127.0.0.1'
+    : host.includes(':')
+      ? `[${host}]`
+      : host;
 
 try {
   const res = await fetch(`http://${target}:${port}${path}`, {

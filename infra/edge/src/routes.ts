@@ -17,5 +17,5 @@ export const EDGE_ROUTES: EdgeRoute[] = [
   { prefix: '/health', upstream: 'status', methods: ['GET', 'HEAD'] },
   { prefix: '/openapi.json', upstream: 'status', methods: ['GET', 'HEAD'] },
   { prefix: '/docs', upstream: 'status', methods: ['GET', 'HEAD'] },
-  { prefix: '/admin', upstream: 'janitor', methods: ['POST', 'GET'] },
+  { prefix: '/admin', upstream: 'janitor', methods: ['POST'] },
 ];

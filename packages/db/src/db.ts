@@ -27,6 +27,12 @@ export function createDb(options: DbOptions): Db {
   });
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on('error', () => {});
+  // pg-pool only watches idle clients: one checked out and idle between queries (the janitor holds
+  // one for its advisory lock) would raise an unhandled 'error' and kill the process when its
+  // server goes away. With this, the next query on it fails instead, and is answered as a 503.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 

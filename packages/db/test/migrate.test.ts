@@ -15,8 +15,18 @@ const url = (() => {
 function migrate(env: Record<string, string>, args: string[] = []) {
   return spawnSync(
     process.execPath,
-    ['--conditions=@scanner/source', '--import', 'tsx', join(import.meta.dirname, '..', 'src', 'migrate-cli.ts'), ...args],
-    { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', cwd: join(import.meta.dirname, '..') },
+    [
+      '--conditions=@scanner/source',
+      '--import',
+      'tsx',
+      join(import.meta.dirname, '..', 'src', 'migrate-cli.ts'),
+      ...args,
+    ],
+    {
+      env: { PATH: process.env.PATH, ...env },
+      encoding: 'utf8',
+      cwd: join(import.meta.dirname, '..'),
+    },
   );
 }
 

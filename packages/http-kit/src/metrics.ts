@@ -7,7 +7,9 @@ export { Counter, Gauge, Histogram, Registry };
 export function createRegistry(service: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
-  collectDefaultMetrics({ register: registry, prefix: 'scanner_process_' });
+  // Node's standard process metrics keep their standard names (process_*, nodejs_*) so stock
+  // dashboards work; the `service` label tells the services apart.
+  collectDefaultMetrics({ register: registry });
   return registry;
 }
 

@@ -3,6 +3,7 @@ import type { UploadInput } from '@scanner/db';
 import { HttpError } from '@scanner/http-kit';
 import { removeQuietly } from '@scanner/storage';
 import type { Request, RequestHandler, Response } from 'express';
+import { drainRest } from './drain-request.js';
 import type { UploadOutcome } from './gateway-metrics.js';
 import { receiveUpload } from './receive-upload.js';
 import {
@@ -87,9 +88,7 @@ export function uploadRoute(deps: UploadRouteDeps): RequestHandler {
       await handleUpload(deps, req, res);
     } catch (err) {
       deps.metrics.uploads.inc({ outcome: 'rejected' });
-      // The body may still be arriving: close the connection after answering instead of reading
-      // the rest of a body that will be thrown away.
-      if (!req.complete) res.setHeader('Connection', 'close');
+      drainRest(req);
       throw err;
     }
   };
@@ -143,13 +142,16 @@ async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response):
             { sha256: expectedSha256, outcome: 'duplicate_completed' },
             'upload answered from digest',
           );
-          res.setHeader('Connection', 'close');
           respond(res, recorded);
           return true;
         }
       : undefined,
   });
-  if (received.kind === 'answered') return;
+  if (received.kind === 'answered') {
+    // receiveUpload detached and paused the body; what is left of it is discarded.
+    drainRest(req);
+    return;
+  }
 
   const { file, filename } = received;
   deps.metrics.bytesReceived.inc(file.sizeBytes);
