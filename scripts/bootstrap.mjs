@@ -3,7 +3,7 @@
 // Exports pnpm() so start.mjs and test.mjs run the same binary.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -41,9 +41,21 @@ export function ensurePnpm() {
   ]);
 }
 
+/**
+ * The environment with the pinned pnpm first on PATH: turbo and package scripts call `pnpm` by
+ * name, and a fresh machine has none installed globally.
+ */
+export function envWithTools(env = process.env) {
+  const bin = join(toolsDir, 'node_modules', '.bin');
+  return { ...env, PATH: `${bin}${delimiter}${env.PATH ?? ''}` };
+}
+
 /** Runs pnpm with the given arguments, exiting this process when it fails. */
 export function pnpm(args, opts = {}) {
-  run(process.execPath, [localPnpm, ...args], opts);
+  run(process.execPath, [localPnpm, ...args], {
+    ...opts,
+    env: envWithTools(opts.env ?? process.env),
+  });
 }
 
 export function ensureDependencies() {

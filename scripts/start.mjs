@@ -5,15 +5,15 @@ import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { ensureDependencies, pnpm, root } from './bootstrap.mjs';
+import { ensureDependencies, envWithTools, pnpm, root } from './bootstrap.mjs';
 
-const env = {
+const env = envWithTools({
   NODE_ENV: 'production',
   DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/scanner',
   REDIS_URL: 'redis://127.0.0.1:6379/0',
   FILE_STORAGE_PATH: join(root, '.data', 'files'),
   ...process.env,
-};
+});
 const edgePort = Number(env.EDGE_PORT ?? 8000);
 const ports = {
   'upload-gateway': 8001,

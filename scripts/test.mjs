@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureDependencies, root } from './bootstrap.mjs';
+import { ensureDependencies, envWithTools, root } from './bootstrap.mjs';
 
 const RESULTS = '.test-results/vitest.json';
 const workspaces = ['packages', 'services', 'tests', 'infra']
@@ -20,7 +20,7 @@ const step = (name, args, env = {}) => {
   const res = spawnSync(process.execPath, [pnpmBin, ...args], {
     cwd: root,
     stdio: 'inherit',
-    env: { ...process.env, ...env },
+    env: envWithTools({ ...process.env, ...env }),
   });
   return res.status === 0;
 };

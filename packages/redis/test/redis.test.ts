@@ -1,0 +1,94 @@
+import { zeroCounts } from '@scanner/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  cacheFinishedJob,
+  cacheResults,
+  closeRedis,
+  connectRedis,
+  createRedis,
+  decodeScanMessage,
+  dropCachedJobs,
+  encodeScanMessage,
+  ensureScanGroup,
+  getCachedJob,
+  getCachedResults,
+  publishScan,
+  redisKeys,
+} from '../src/index.js';
+import { createTestRedis, type TestRedis } from '../src/testing.js';
+
+let t: TestRedis;
+beforeAll(async () => {
+  t = await createTestRedis();
+});
+afterAll(async () => {
+  await t?.cleanup();
+});
+
+const sha = 'a'.repeat(64);
+
+describe('keys', () => {
+  it('puts every key and stream under the prefix, with the names the spec uses', () => {
+    const k = redisKeys('p:');
+    expect([k.scanStream, k.deadLetterStream, k.scanGroup]).toEqual([
+      'p:scan_jobs',
+      'p:scan_jobs:dead',
+      'scanner_workers',
+    ]);
+    expect(k.fileResults(sha)).toBe(`p:file:${sha}:results`);
+    expect(k.jobStatus('j')).toBe('p:job:j:status');
+    expect(redisKeys().scanStream).toBe('scan_jobs');
+  });
+});
+
+describe('scan queue', () => {
+  it('round-trips messages and rejects malformed entries', () => {
+    const m = { sha256: sha, jobId: 'job', requestId: 'req' };
+    expect(decodeScanMessage(encodeScanMessage(m))).toEqual(m);
+    expect(decodeScanMessage({ sha256: 'nope', job_id: 'x' })).toBeNull();
+    expect(decodeScanMessage({ sha256: sha })).toEqual({ sha256: sha, jobId: '', requestId: '' });
+  });
+
+  it('creates the group idempotently, and only BUSYGROUP counts as "already there"', async () => {
+    await ensureScanGroup(t.redis, t.keys);
+    await ensureScanGroup(t.redis, t.keys);
+    await publishScan(t.redis, t.keys, { sha256: sha, jobId: 'j', requestId: 'r' });
+    expect(await t.redis.xLen(t.keys.scanStream)).toBe(1);
+    // A key of the wrong type is a real error, not "already exists".
+    const wrong = redisKeys(`${t.prefix}wrong:`);
+    await t.redis.set(wrong.scanStream, 'not a stream');
+    await expect(ensureScanGroup(t.redis, wrong)).rejects.toThrow(/WRONGTYPE/);
+  });
+});
+
+describe('caches', () => {
+  it('stores results with a TTL and ignores corrupt entries', async () => {
+    const counts = { ...zeroCounts(), A: 3 };
+    await cacheResults(t.redis, t.keys, sha, counts, 60);
+    expect(await getCachedResults(t.redis, t.keys, sha)).toEqual(counts);
+    expect(await t.redis.ttl(t.keys.fileResults(sha))).toBeGreaterThan(0);
+    await t.redis.set(t.keys.fileResults(sha), '{"A":1}');
+    expect(await getCachedResults(t.redis, t.keys, sha)).toBeNull();
+    await t.redis.set(t.keys.fileResults(sha), 'not json');
+    expect(await getCachedResults(t.redis, t.keys, sha)).toBeNull();
+  });
+
+  it('caches finished jobs, never with a TTL under a second, and drops them', async () => {
+    await cacheFinishedJob(t.redis, t.keys, 'j1', '{"status":"completed"}', 30);
+    await cacheFinishedJob(t.redis, t.keys, 'j2', '{}', 0.5);
+    expect(await getCachedJob(t.redis, t.keys, 'j1')).toBe('{"status":"completed"}');
+    expect(await getCachedJob(t.redis, t.keys, 'j2')).toBeNull();
+    await dropCachedJobs(t.redis, t.keys, ['j1']);
+    expect(await getCachedJob(t.redis, t.keys, 'j1')).toBeNull();
+  });
+});
+
+describe('client', () => {
+  it('fails commands at once while disconnected instead of queueing them', async () => {
+    const dead = createRedis({ url: 'redis://127.0.0.1:1' });
+    expect(await connectRedis(dead, 300)).toBe(false);
+    await expect(dead.get('x')).rejects.toThrow();
+    dead.destroy();
+    await closeRedis(dead);
+  });
+});
