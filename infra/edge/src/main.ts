@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import proxy from '@fastify/http-proxy';
 import Fastify, { type FastifyReply } from 'fastify';
+import { keepClientsAfterEarlyAnswers } from './early-answer.js';
 import { EDGE_ROUTES, type Upstream } from './routes.js';
 
 const env = process.env;
@@ -33,6 +34,8 @@ const app = Fastify({
   genReqId: () => randomUUID(),
   disableRequestLogging: env.LOG_LEVEL !== 'debug',
 });
+
+keepClientsAfterEarlyAnswers(app);
 
 for (const route of EDGE_ROUTES) {
   await app.register(proxy, {

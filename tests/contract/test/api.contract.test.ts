@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { openApiDocument } from '@scanner/api-contract';
+import { type Stack, startStack } from '@scanner/test-stack';
 import { TcpProxy } from '@scanner/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, multipart, observed, rawCall, upload } from './contract-client.js';
@@ -11,7 +12,6 @@ import {
   sha256Hex,
   uniqueContent,
 } from './helpers.js';
-import { type Stack, startStack } from './stack.js';
 
 type Body = Record<string, unknown>;
 const MiB = 1024 * 1024;

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { type Stack, type StackService, startStack } from '@scanner/test-stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, upload } from './contract-client.js';
 import { pollJob, reprDigest, uniqueContent } from './helpers.js';
 import { type MetricFamily, parsePrometheusText, samplesOf, sumOf } from './prometheus-text.js';
-import { type Stack, type StackService, startStack } from './stack.js';
 
 type Families = Map<string, MetricFamily>;
 

@@ -61,7 +61,9 @@ describe('through the edge, like a client', () => {
       deduplication: true,
       results: referenceCounts(Buffer.from(content)),
     });
-    const dedupJob = await (await fetch(`${stack.url}/api/v1/files/${again.body.job_id}`)).json();
+    const dedupJob = (await (
+      await fetch(`${stack.url}/api/v1/files/${again.body.job_id}`)
+    ).json()) as Record<string, unknown>;
     expect(dedupJob).toMatchObject({ status: 'completed', original_filename: 'fox-again.txt' });
     expect(dedupJob.completed_at).toMatch(/Z$/);
 

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { createServiceTestContext, type ServiceTestContext } from '@scanner/runtime/testing';
 import { freePort, type ServiceProcess, startProcess, waitForHttp } from '@scanner/testing';
 
+// src/ and dist/ sit at the same depth: packages/test-stack/{src,dist}.
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 
 export type StackService = 'gateway' | 'status' | 'worker' | 'janitor';
@@ -40,7 +41,7 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export const ADMIN_TOKEN = 'contract-admin-token-0123456789';
+export const ADMIN_TOKEN = 'stack-admin-token-0123456789';
 
 /**
  * Starts the built services (dist/, exactly what production runs) and the edge as processes on
