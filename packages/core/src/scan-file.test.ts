@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mixedBytes, referenceCounts } from '../test/reference.js';
+import { countLetters } from './letter-counter.js';
 import { zeroCounts } from './letters.js';
 import { scanFile } from './scan-file.js';
 
@@ -95,6 +96,24 @@ describe('scanFile', () => {
       await expect(scanFile(files.small.path, { verify: false, chunkBytes })).rejects.toThrow(
         RangeError,
       );
+    }
+  });
+});
+
+describe('scanFile with a size hint', () => {
+  it('counts exactly whether the hint is right, too small or too large', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'scan-hint-'));
+    try {
+      const bytes = Buffer.from('Hint me: abcXYZ '.repeat(1000));
+      const path = join(dir, 'f');
+      await writeFile(path, bytes);
+      for (const sizeHint of [bytes.length, 10, bytes.length * 3, 0]) {
+        const scan = await scanFile(path, { verify: true, sizeHint });
+        expect(scan.counts).toEqual(countLetters(bytes));
+        expect(scan.sizeBytes).toBe(bytes.length);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

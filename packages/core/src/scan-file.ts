@@ -12,21 +12,31 @@ export interface FileScan {
 
 export interface ScanOptions {
   verify: boolean;
+  /** Largest read (default 1 MiB). */
   chunkBytes?: number;
+  /** The size the file should have: small files then get small buffers. */
+  sizeHint?: number;
   signal?: AbortSignal;
 }
 
 const DEFAULT_CHUNK_BYTES = 1 << 20;
+const MIN_HINTED_CHUNK_BYTES = 4096;
 
 /**
  * Reads a file once in fixed-size chunks, counting letters and, when asked, hashing the same bytes
  * to prove the file is intact. Memory stays flat whatever the size: two chunk buffers, reused.
  */
 export async function scanFile(path: string, options: ScanOptions): Promise<FileScan> {
-  const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-  if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 1) {
-    throw new RangeError(`chunkBytes must be a positive integer, got ${chunkBytes}`);
+  const maxChunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+  if (!Number.isSafeInteger(maxChunkBytes) || maxChunkBytes < 1) {
+    throw new RangeError(`chunkBytes must be a positive integer, got ${maxChunkBytes}`);
   }
+  // Small files are the common case: two 1 MiB buffers per scan of a 1 KiB file would be mostly
+  // garbage. One byte more than the expected size lets the first read see the whole file.
+  const chunkBytes =
+    options.sizeHint === undefined
+      ? maxChunkBytes
+      : Math.min(maxChunkBytes, Math.max(MIN_HINTED_CHUNK_BYTES, options.sizeHint + 1));
   options.signal?.throwIfAborted();
   const counter = new LetterCounter();
   const hash = options.verify ? createHash('sha256') : null;

@@ -1,7 +1,7 @@
 import type { LetterCounts } from '@scanner/core';
 import { sql } from 'kysely';
 import type { Db } from './db.js';
-import type { FileRow } from './schema.js';
+import type { FileRow, ScanStatus } from './schema.js';
 
 export async function findFile(db: Db, sha256: string): Promise<FileRow | undefined> {
   return db.selectFrom('files').selectAll().where('sha256', '=', sha256).executeTakeFirst();
@@ -41,60 +41,52 @@ export type ScanStart =
   | { kind: 'unknown' };
 
 /**
- * Claims the scan of one content for this worker. A scan already running elsewhere with a fresh
- * heartbeat is left alone ('busy'), so a duplicate or republished message never causes a second
- * concurrent scan; a stale heartbeat means its worker died and the scan is taken over.
+ * Claims the scan of one content for this worker, in one statement. A scan already running
+ * elsewhere with a fresh heartbeat is left alone ('busy'), so a duplicate or republished message
+ * never causes a second concurrent scan; a stale heartbeat means its worker died and the scan is
+ * taken over. Jobs waiting on the content show `processing` with the attempt count (a job an upload
+ * adds at this very moment may show `pending` until the scan finishes it: cosmetic, never lost).
  */
 export async function startScan(db: Db, sha256: string, staleAfterMs: number): Promise<ScanStart> {
-  return db.transaction().execute(async (trx) => {
-    const claimed = await trx
-      .updateTable('files')
-      .set((eb) => ({
-        scan_status: 'processing',
-        scan_attempts: eb('scan_attempts', '+', 1),
-        heartbeat_at: sql`now()`,
-        updated_at: sql`now()`,
-      }))
-      .where('sha256', '=', sha256)
-      .where((eb) =>
-        eb.or([
-          eb('scan_status', '=', 'pending'),
-          eb.and([
-            eb('scan_status', '=', 'processing'),
-            eb(
-              'heartbeat_at',
-              '<',
-              sql<Date>`now() - make_interval(secs => ${staleAfterMs / 1000})`,
-            ),
-          ]),
-        ]),
-      )
-      .returning(['scan_attempts', 'size_bytes', 'blob_present'])
-      .executeTakeFirst();
-    if (!claimed) {
-      const row = await trx
-        .selectFrom('files')
-        .select('scan_status')
-        .where('sha256', '=', sha256)
-        .executeTakeFirst();
-      if (!row) return { kind: 'unknown' } as const;
-      return row.scan_status === 'processing'
-        ? ({ kind: 'busy' } as const)
-        : ({ kind: 'finished' } as const);
-    }
-    await trx
-      .updateTable('jobs')
-      .set({ status: 'processing', retry_count: claimed.scan_attempts, updated_at: sql`now()` })
-      .where('sha256', '=', sha256)
-      .where('status', 'in', ['pending', 'processing'])
-      .execute();
+  const { rows } = await sql<{
+    attempt: number | null;
+    size_bytes: number | null;
+    blob_present: boolean | null;
+    status: ScanStatus | null;
+  }>`
+    WITH claimed AS (
+      UPDATE files SET
+        scan_status = 'processing',
+        scan_attempts = scan_attempts + 1,
+        heartbeat_at = now(),
+        updated_at = now()
+      WHERE sha256 = ${sha256}
+        AND (scan_status = 'pending'
+          OR (scan_status = 'processing'
+            AND heartbeat_at < now() - make_interval(secs => ${staleAfterMs / 1000})))
+      RETURNING scan_attempts, size_bytes, blob_present
+    ), jobs_started AS (
+      UPDATE jobs SET status = 'processing', retry_count = claimed.scan_attempts, updated_at = now()
+      FROM claimed
+      WHERE jobs.sha256 = ${sha256} AND jobs.status IN ('pending', 'processing')
+    )
+    SELECT
+      (SELECT scan_attempts FROM claimed) AS attempt,
+      (SELECT size_bytes FROM claimed) AS size_bytes,
+      (SELECT blob_present FROM claimed) AS blob_present,
+      (SELECT scan_status FROM files WHERE sha256 = ${sha256}) AS status
+  `.execute(db);
+  const row = rows[0];
+  if (row?.attempt != null && row.size_bytes != null) {
     return {
       kind: 'started',
-      attempt: claimed.scan_attempts,
-      sizeBytes: claimed.size_bytes,
-      blobPresent: claimed.blob_present,
-    } as const;
-  });
+      attempt: row.attempt,
+      sizeBytes: Number(row.size_bytes),
+      blobPresent: row.blob_present ?? true,
+    };
+  }
+  if (!row?.status) return { kind: 'unknown' };
+  return row.status === 'processing' ? { kind: 'busy' } : { kind: 'finished' };
 }
 
 /** Keeps a running scan's claim fresh; false when the scan is no longer ours to finish. */
@@ -113,46 +105,23 @@ export interface FinishedJobs {
 }
 
 /**
- * Records the outcome of a scan and finishes every job waiting on that content, atomically.
- * The files row is updated first: it waits for any upload holding that row's lock, and the jobs
- * update that follows runs with a fresh snapshot, so a job inserted by that upload is included.
+ * Records the outcome of a scan and finishes every job waiting on that content, atomically, in one
+ * round trip: `finish_scan` (see its migration) updates the content row first — waiting for any
+ * upload holding that row's lock — and then the jobs with a fresh snapshot, so a job inserted by
+ * that upload is finished too. Null when the content was not waiting for a scan any more.
  */
 export async function finishScan(
   db: Db,
   sha256: string,
   outcome: { results: LetterCounts } | { error: string },
 ): Promise<FinishedJobs | null> {
-  return db.transaction().execute(async (trx) => {
-    const done = 'results' in outcome;
-    const file = await trx
-      .updateTable('files')
-      .set({
-        scan_status: done ? 'completed' : 'failed',
-        results: done ? JSON.stringify(outcome.results) : null,
-        error_message: done ? null : outcome.error,
-        scanned_at: done ? sql`now()` : null,
-        heartbeat_at: null,
-        updated_at: sql`now()`,
-      })
-      .where('sha256', '=', sha256)
-      .where('scan_status', 'in', ['pending', 'processing'])
-      .returning('sha256')
-      .executeTakeFirst();
-    if (!file) return null;
-    const jobs = await trx
-      .updateTable('jobs')
-      .set({
-        status: done ? 'completed' : 'failed',
-        error_message: done ? null : outcome.error,
-        completed_at: sql`now()`,
-        updated_at: sql`now()`,
-      })
-      .where('sha256', '=', sha256)
-      .where('status', 'in', ['pending', 'processing'])
-      .returning('job_id')
-      .execute();
-    return { jobIds: jobs.map((j) => j.job_id) };
-  });
+  const results = 'results' in outcome ? JSON.stringify(outcome.results) : null;
+  const error = 'error' in outcome ? outcome.error : null;
+  const { rows } = await sql<{ finished: boolean; job_ids: string[] }>`
+    SELECT finished, job_ids FROM finish_scan(${sha256}, ${results}::jsonb, ${error})
+  `.execute(db);
+  const row = rows[0];
+  return row?.finished ? { jobIds: row.job_ids } : null;
 }
 
 /**

@@ -86,7 +86,7 @@ export async function processScan(
   deps.metrics.inFlight.inc();
   let scan: Awaited<ReturnType<typeof scanFile>>;
   try {
-    scan = await scanFile(path, { verify: deps.verify, signal });
+    scan = await scanFile(path, { verify: deps.verify, sizeHint: start.sizeBytes, signal });
     if (scan.sizeBytes !== start.sizeBytes) {
       throw new PermanentScanError(
         `stored file is corrupted: ${scan.sizeBytes} bytes on disk, ${start.sizeBytes} uploaded`,
