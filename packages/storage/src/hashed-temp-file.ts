@@ -42,6 +42,12 @@ export async function writeHashedTempFile(
   return { path, ...meter.digest };
 }
 
+// Fan-out directories this process has created or seen: a new content usually lands in a directory
+// that does not exist yet (there are 65,536 of them), and a failed rename, a mkdir and a second
+// rename per upload is measurable. The janitor may prune one later: rename then fails with ENOENT
+// and the directory is created again.
+const knownDirs = new Set<string>();
+
 /**
  * Moves a finished temp file to its content address. rename() on the same filesystem is atomic:
  * readers see either no file or the complete one, and replacing an existing copy of the same
@@ -53,12 +59,18 @@ export async function placeContent(
   sha256: string,
 ): Promise<string> {
   const target = contentPath(root, sha256);
+  const dir = dirname(target);
+  if (!knownDirs.has(dir)) {
+    await mkdir(dir, { recursive: true });
+    knownDirs.add(dir);
+  }
   try {
     await rename(tempPath, target);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    // The fan-out directory does not exist yet (or the janitor pruned it): create and retry once.
-    await mkdir(dirname(target), { recursive: true });
+    knownDirs.delete(dir);
+    await mkdir(dir, { recursive: true });
+    knownDirs.add(dir);
     await rename(tempPath, target);
   }
   return target;

@@ -138,7 +138,7 @@ async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response):
           if (!recorded) return false;
           deps.metrics.uploads.inc({ outcome: 'duplicate_completed' });
           deps.metrics.dedupHits.inc({ level: 'digest_header' });
-          log.info(
+          log.debug(
             { sha256: expectedSha256, outcome: 'duplicate_completed' },
             'upload answered from digest',
           );
@@ -178,7 +178,9 @@ async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response):
     deps.metrics.uploads.inc({ outcome });
     if (recorded.kind === 'completed') deps.metrics.dedupHits.inc({ level: recorded.level });
     if (outcome === 'duplicate_in_flight') deps.metrics.dedupHits.inc({ level: 'in_flight' });
-    log.info(
+    // Debug, not info: at thousands of uploads a second the line costs more than the rest of the
+    // bookkeeping, and the metrics count every outcome; the request id travels with the scan.
+    log.debug(
       { sha256: file.sha256, sizeBytes: file.sizeBytes, outcome, filename },
       'upload recorded',
     );
