@@ -40,6 +40,8 @@ export interface LoadSpec {
 }
 
 export interface LoadReport {
+  /** Every request sent, warm-up included (for per-request costs measured around the run). */
+  sent: number;
   /** Timed requests sent and answered as expected / otherwise. */
   requests: number;
   ok: number;

@@ -68,16 +68,16 @@ export class BenchEnvironment {
   readonly logDir: string;
   readonly db: pg.Pool;
   readonly #adminUrl: string;
-  readonly #databaseName: string;
+  readonly databaseName: string;
   readonly #unregister: () => void;
   #redis: ReturnType<typeof createClient> | undefined;
   #destroyed = false;
 
   private constructor(readonly dir: string) {
     const id = randomBytes(5).toString('hex');
-    this.#databaseName = `scanner_bench_${id}`;
+    this.databaseName = `scanner_bench_${id}`;
     const url = new URL(process.env.DATABASE_URL || DEFAULT_DATABASE_URL);
-    url.pathname = `/${this.#databaseName}`;
+    url.pathname = `/${this.databaseName}`;
     this.databaseUrl = url.toString();
     url.pathname = '/postgres';
     this.#adminUrl = url.toString();
@@ -147,7 +147,7 @@ export class BenchEnvironment {
       (async () => {
         await admin.connect();
         try {
-          await admin.query(`DROP DATABASE IF EXISTS ${this.#databaseName} WITH (FORCE)`);
+          await admin.query(`DROP DATABASE IF EXISTS ${this.databaseName} WITH (FORCE)`);
         } finally {
           await admin.end();
         }
@@ -269,17 +269,20 @@ export class Stack {
 
   static async start(env: BenchEnvironment, serviceEnv: Record<string, string> = {}) {
     const started: ServiceProcess[] = [];
+    const track = async (name: ServiceName) => {
+      const service = await startService(env, name, serviceEnv);
+      started.push(service);
+      return service;
+    };
     try {
-      const [gateway, status] = await Promise.all([
-        startService(env, 'upload-gateway', serviceEnv).then((s) => (started.push(s), s)),
-        startService(env, 'status-query', serviceEnv).then((s) => (started.push(s), s)),
-      ]);
+      const [gateway, status] = await Promise.all([track('upload-gateway'), track('status-query')]);
       const edge = await startService(env, 'edge', {
         ...serviceEnv,
         UPLOAD_GATEWAY_URL: gateway.url,
         STATUS_QUERY_URL: status.url,
         JANITOR_URL: `http://127.0.0.1:${await freePort()}`,
       });
+      started.push(edge);
       return new Stack(env, gateway, status, edge, serviceEnv);
     } catch (err) {
       await Promise.all(started.map((s) => s.stop(2_000)));

@@ -1,0 +1,135 @@
+import { type Figures, percentile, round, type Scenario, scenarioResult } from '../harness.js';
+import { expectedCounts } from '../load/content.js';
+import { describeFailures, runLoad } from '../load/loadgen.js';
+import {
+  checkCompleted,
+  checkThroughEdge,
+  systemCounts,
+  waitUntilNoneUnfinished,
+} from '../system/checks.js';
+import { loadSettings, type System, takeTurns, withSystem } from '../system/kit.js';
+import { UPLOAD_BYTES, uniqueUploads } from './upload-1kb.js';
+
+const WORKER_COUNTS = [1, 2] as const;
+const COMPLETION_TIMEOUT_MS = 180_000;
+
+interface EndToEnd {
+  jobsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  uploads: number;
+  problems: string[];
+}
+
+/**
+ * `count` unique uploads through the edge with the workers running, until every job is completed:
+ * jobs per second from the first upload sent to the last job completed (Postgres's
+ * completed_at), and each job's latency from its upload being sent to its completion.
+ */
+async function endToEnd({ env, stack }: System, count: number): Promise<EndToEnd> {
+  const spec = {
+    ...uniqueUploads(`${stack.url}/api/v1/files`, 'content'),
+    count,
+    maxMs: 60_000,
+    warmup: 0,
+    returnJobs: true,
+  };
+  const report = await runLoad(spec);
+  const jobs = report.jobs ?? [];
+  const problems = report.failed > 0 ? [describeFailures(report)] : [];
+  if (!(await waitUntilNoneUnfinished(env, COMPLETION_TIMEOUT_MS)))
+    problems.push(`jobs still unfinished after ${COMPLETION_TIMEOUT_MS / 1000} s`);
+  const expected = expectedCounts(UPLOAD_BYTES);
+  const done = await checkCompleted(
+    env,
+    jobs.map((j) => j.jobId),
+    expected,
+  );
+  problems.push(...done.problems);
+  // A sample read back through the edge as a client would.
+  problems.push(
+    ...(await checkThroughEdge(
+      stack.url,
+      jobs.slice(0, 50).map((j) => j.jobId),
+      expected,
+    )),
+  );
+  const startedAt = new Map(jobs.map((j) => [j.jobId, j.startedAt]));
+  const first = Math.min(...jobs.map((j) => j.startedAt));
+  const last = Math.max(...done.completed.map((c) => c.completedAt));
+  const latencies = done.completed
+    .map((c) => c.completedAt - (startedAt.get(c.jobId) ?? c.completedAt))
+    .sort((a, b) => a - b);
+  return {
+    jobsPerSecond: (done.completed.length * 1000) / (last - first),
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+    uploads: jobs.length,
+    problems,
+  };
+}
+
+/**
+ * 1 KiB uploads to completion, with 1 and with 2 scanner-workers, against the rate at which the
+ * same system accepts uploads with no worker running (the upload-1kb figure, measured here too).
+ */
+export const uploadCompletion: Scenario = {
+  name: 'upload-completion',
+  async run(context) {
+    const load = loadSettings();
+    return withSystem(context, {}, async (system) => {
+      const { env, stack } = system;
+      const accepted = await takeTurns(load.runs, {
+        accepted: () => runLoad(uniqueUploads(`${stack.url}/api/v1/files`, 'content')),
+      });
+      const problems = [...accepted.failures];
+      // The backlog those uploads left is scanned first, so that it is not in what follows.
+      await stack.setWorkers(2);
+      const drainStart = performance.now();
+      const backlog = (await systemCounts(env)).unfinished;
+      if (!(await waitUntilNoneUnfinished(env, COMPLETION_TIMEOUT_MS)))
+        problems.push('the backlog did not drain');
+      const drainSeconds = (performance.now() - drainStart) / 1000;
+
+      const results: Record<number, EndToEnd> = {};
+      for (const workers of WORKER_COUNTS) {
+        await stack.setWorkers(workers);
+        for (let run = 0; run < Math.min(2, load.runs); run++) {
+          const e2e = await endToEnd(system, load.completionUploads);
+          problems.push(...e2e.problems.map((p) => `${workers} worker(s): ${p}`));
+          const best = results[workers];
+          if (!best || e2e.jobsPerSecond > best.jobsPerSecond) results[workers] = e2e;
+        }
+      }
+      const counts = await systemCounts(env);
+      if (counts.streamEntries !== 0)
+        problems.push(`${counts.streamEntries} entries left in the stream`);
+
+      const acceptedRate = accepted.best.accepted.perSecond;
+      const figures: Figures = { uploads_per_run: load.completionUploads };
+      for (const workers of WORKER_COUNTS) {
+        const r = results[workers] as EndToEnd;
+        figures[`jobs_per_s_${workers}w`] = round(r.jobsPerSecond, 1);
+        figures[`completed_p50_ms_${workers}w`] = round(r.p50Ms, 1);
+        figures[`completed_p99_ms_${workers}w`] = round(r.p99Ms, 1);
+        figures[`ratio_${workers}w`] = round(r.jobsPerSecond / acceptedRate);
+      }
+      figures.backlog_drain_jobs_per_s_2w = round(backlog / drainSeconds, 1);
+      if (problems.length > 0) figures.errors = problems.join(' | ').slice(0, 2000);
+      const best = Math.max(...WORKER_COUNTS.map((w) => (results[w] as EndToEnd).jobsPerSecond));
+      return scenarioResult({
+        scenario: 'upload-completion',
+        figures,
+        ceiling: {
+          what: 'uploads accepted per second by the same system, no worker running',
+          uploads_per_s: round(acceptedRate, 1),
+          uploads_p50_ms: round(accepted.best.accepted.p50Ms, 2),
+          uploads_p99_ms: round(accepted.best.accepted.p99Ms, 2),
+        },
+        ratio: best / acceptedRate,
+        target: 0.8,
+        verified: problems.length === 0,
+      });
+    });
+  },
+};
