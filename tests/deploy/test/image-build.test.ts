@@ -53,6 +53,10 @@ const toolEnv = {
   TURBO_TELEMETRY_DISABLED: '1',
   DO_NOT_TRACK: '1',
   CI: 'true',
+  // turbo runs several `pnpm run build` at once in a builder; each would read (and may rewrite)
+  // pnpm's workspace state file, and one caught it half-written ("Unexpected end of JSON input").
+  npm_config_verify_deps_before_run: 'false',
+  pnpm_config_verify_deps_before_run: 'false',
 };
 
 function pnpm(args: string[], cwd: string): void {
