@@ -66,7 +66,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `scanner_test_${randomBytes(6).toString('hex')}`;
   await withAdmin((admin) => admin.query(`CREATE DATABASE ${name} TEMPLATE ${templateName}`));
   const url = urlFor(name);
-  const db = createDb({ url, poolMax: 10, connectionTimeoutMs: 2_000 });
+  // Generous: under a loaded CI machine a burst of concurrent test uploads can queue for the pool.
+  const db = createDb({ url, poolMax: 10, connectionTimeoutMs: 15_000 });
   let dropped = false;
   return {
     name,
