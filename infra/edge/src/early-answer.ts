@@ -23,10 +23,20 @@ export function keepClientsAfterEarlyAnswers(app: FastifyInstance): void {
     pass.once('close', () => payload.unpipe(pass));
     return pass as unknown as typeof payload;
   });
+  // Node closes a `Connection: close` request's socket right after the answer, unread body and
+  // all: keep it open until the body is drained, then close it as the client asked.
+  app.addHook('onSend', async (request, reply) => {
+    if (!request.raw.complete && !reply.raw.headersSent && !reply.raw.shouldKeepAlive) {
+      reply.raw.shouldKeepAlive = true;
+      closeWhenDrained.add(request.raw);
+    }
+  });
   app.addHook('onResponse', async (request) => {
-    drainRest(request.raw);
+    drainRest(request.raw, closeWhenDrained.has(request.raw));
   });
 }
+
+const closeWhenDrained = new WeakSet<IncomingMessage>();
 
 function hasBody(req: IncomingMessage): boolean {
   return (
@@ -34,7 +44,10 @@ function hasBody(req: IncomingMessage): boolean {
   );
 }
 
-function drainRest(req: Readable & { complete?: boolean; socket?: { destroy(): void } }): void {
+function drainRest(
+  req: Readable & { complete?: boolean; socket?: { destroy(): void; end(): void } },
+  closeAfter: boolean,
+): void {
   if (req.complete || req.destroyed) return;
   let seen = 0;
   const stop = () => {
@@ -47,6 +60,9 @@ function drainRest(req: Readable & { complete?: boolean; socket?: { destroy(): v
     seen += chunk.length;
     if (seen > LINGER_BYTES) stop();
   });
-  req.once('end', () => clearTimeout(timer));
+  req.once('end', () => {
+    clearTimeout(timer);
+    if (closeAfter) req.socket?.end();
+  });
   req.resume();
 }

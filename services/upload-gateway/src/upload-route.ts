@@ -3,7 +3,7 @@ import type { UploadInput } from '@scanner/db';
 import { HttpError } from '@scanner/http-kit';
 import { removeQuietly } from '@scanner/storage';
 import type { Request, RequestHandler, Response } from 'express';
-import { drainRest } from './drain-request.js';
+import { drainRest, holdOpen } from './drain-request.js';
 import type { UploadOutcome } from './gateway-metrics.js';
 import { receiveUpload } from './receive-upload.js';
 import {
@@ -88,7 +88,7 @@ export function uploadRoute(deps: UploadRouteDeps): RequestHandler {
       await handleUpload(deps, req, res);
     } catch (err) {
       deps.metrics.uploads.inc({ outcome: 'rejected' });
-      drainRest(req);
+      drainRest(req, res);
       throw err;
     }
   };
@@ -142,6 +142,8 @@ async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response):
             { sha256: expectedSha256, outcome: 'duplicate_completed' },
             'upload answered from digest',
           );
+          // The body is still coming: the connection must outlive this answer (see drainRest).
+          holdOpen(res);
           respond(res, recorded);
           return true;
         }
@@ -149,7 +151,7 @@ async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response):
   });
   if (received.kind === 'answered') {
     // receiveUpload detached and paused the body; what is left of it is discarded.
-    drainRest(req);
+    drainRest(req, res);
     return;
   }
 
