@@ -54,9 +54,3 @@ export function isConnectionError(err: unknown): boolean {
     err.message,
   );
 }
-
-/** SQLSTATE 23505 on the named constraint. */
-export function isUniqueViolation(err: unknown, constraint?: string): boolean {
-  const e = err as { code?: unknown; constraint?: unknown };
-  return e?.code === '23505' && (constraint === undefined || e.constraint === constraint);
-}

@@ -1,11 +1,7 @@
 import type { LetterCounts } from '@scanner/core';
 import { sql } from 'kysely';
 import type { Db } from './db.js';
-import type { FileRow, ScanStatus } from './schema.js';
-
-export async function findFile(db: Db, sha256: string): Promise<FileRow | undefined> {
-  return db.selectFrom('files').selectAll().where('sha256', '=', sha256).executeTakeFirst();
-}
+import type { ScanStatus } from './schema.js';
 
 export interface ScannedContent {
   sha256: string;

@@ -35,7 +35,7 @@ export interface RecordDeps {
 
 export type Recorded =
   | { kind: 'completed'; job: JobView; results: LetterCounts; level: DedupLevel }
-  | { kind: 'pending'; job: JobView; deduplicated: boolean };
+  | { kind: 'pending'; job: JobView; deduplicated: boolean; rescan?: boolean };
 
 /** Results of already-scanned content from the Redis cache; null on a miss or if Redis is down. */
 async function cachedResults(deps: RecordDeps, sha256: string): Promise<LetterCounts | null> {
@@ -118,7 +118,7 @@ export async function recordUpload(
       return { kind: 'pending', job: known.job, deduplicated: true };
     case 'rescan':
       await publish(deps, input);
-      return { kind: 'pending', job: known.job, deduplicated: false };
+      return { kind: 'pending', job: known.job, deduplicated: false, rescan: true };
   }
 }
 

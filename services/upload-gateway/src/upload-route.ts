@@ -78,7 +78,7 @@ function respond(res: Response, recorded: Recorded): void {
 function outcomeOf(recorded: Recorded): UploadOutcome {
   if (recorded.kind === 'completed') return 'duplicate_completed';
   if (recorded.deduplicated) return 'duplicate_in_flight';
-  return 'new';
+  return recorded.rescan ? 'rescan' : 'new';
 }
 
 /** `POST /api/v1/files`. */

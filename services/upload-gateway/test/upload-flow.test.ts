@@ -245,6 +245,8 @@ describe('POST /api/v1/files', () => {
     expect((await streamEntries()).filter((e) => e.message.sha256 === sha(content))).toHaveLength(
       2,
     );
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metrics).toMatch(/scanner_uploads_total\{outcome="rescan"[^}]*\} 1\n/);
   });
 });
 
