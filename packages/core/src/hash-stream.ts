@@ -20,14 +20,20 @@ export interface Digest {
  * before the offending chunk is passed on.
  */
 export class HashingMeter extends Transform {
-  readonly #hash: Hash = createHash('sha256');
+  readonly #hash: Hash;
   readonly #limitBytes: number;
-  #size = 0;
+  #size: number;
   #digest: Digest | undefined;
 
-  constructor(limitBytes = Number.POSITIVE_INFINITY) {
+  /** `resume` carries on from bytes already hashed elsewhere (they count towards the limit). */
+  constructor(
+    limitBytes = Number.POSITIVE_INFINITY,
+    resume: { hash: Hash; sizeBytes: number } = { hash: createHash('sha256'), sizeBytes: 0 },
+  ) {
     super();
     this.#limitBytes = limitBytes;
+    this.#hash = resume.hash;
+    this.#size = resume.sizeBytes;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {

@@ -73,87 +73,104 @@ function jobColumns(input: UploadInput) {
   };
 }
 
+type JobRowWithResults = Selectable<JobsTable> & { results: LetterCounts | null };
+
 /**
- * Records an upload of content already scanned as a completed job, in one statement. The size is
- * the stored content's (the Repr-Digest path records the job before reading the body). Undefined
- * when the content is not (yet) scanned.
+ * The uploads of a batch as one relation, sent as one array per column: the statement text is the
+ * same whatever the batch size, so it is parsed and planned once per connection.
  */
+function uploadsRelation(inputs: readonly UploadInput[]) {
+  return sql`unnest(
+    ${inputs.map((i) => i.jobId)}::uuid[],
+    ${inputs.map((i) => i.sha256)}::char(64)[],
+    ${inputs.map((i) => i.originalFilename)}::varchar[],
+    ${inputs.map((i) => i.sizeBytes)}::bigint[],
+    ${inputs.map((i) => i.requestId)}::text[],
+    ${inputs.map((i) => i.expiresAt)}::timestamptz[]
+  ) AS input(job_id, sha256, original_filename, file_size, request_id, expires_at)`;
+}
+
+function byJobId(inputs: readonly UploadInput[], rows: JobRowWithResults[]) {
+  const views = new Map(rows.map((row) => [row.job_id, toView(row, row.results)]));
+  return inputs.map((input) => views.get(input.jobId));
+}
+
+/**
+ * Records uploads of content already scanned as completed jobs, in one statement. Sizes are the
+ * stored content's (the Repr-Digest path records the job before reading the body). An entry is
+ * undefined where the content is not (yet) scanned. The content rows are locked in sha256 order, so
+ * concurrent batches sharing content queue behind each other instead of deadlocking.
+ */
+export async function recordCompletedUploads(
+  db: Db,
+  inputs: readonly UploadInput[],
+): Promise<Array<JobView | undefined>> {
+  if (inputs.length === 0) return [];
+  const { rows } = await sql<JobRowWithResults>`
+    WITH input AS (SELECT * FROM ${uploadsRelation(inputs)}),
+    locked AS (
+      SELECT sha256 FROM files
+      WHERE sha256 IN (SELECT sha256 FROM input) AND scan_status = 'completed'
+      ORDER BY sha256
+      FOR UPDATE
+    ),
+    f AS (
+      UPDATE files SET last_uploaded_at = now()
+      FROM locked WHERE files.sha256 = locked.sha256
+      RETURNING files.sha256, files.results, files.size_bytes
+    )
+    INSERT INTO jobs (job_id, sha256, original_filename, file_size, request_id, expires_at,
+                      status, deduplicated, completed_at)
+    SELECT input.job_id, f.sha256, input.original_filename, f.size_bytes, input.request_id,
+           input.expires_at, 'completed', true, now()
+    FROM input JOIN f ON f.sha256 = input.sha256
+    RETURNING jobs.*, (SELECT f.results FROM f WHERE f.sha256 = jobs.sha256) AS results
+  `.execute(db);
+  return byJobId(inputs, rows);
+}
+
+/** `recordCompletedUploads` for one upload. */
 export async function recordCompletedUpload(
   db: Db,
   input: UploadInput,
 ): Promise<JobView | undefined> {
-  const row = await db
-    .with('f', (qb) =>
-      qb
-        .updateTable('files')
-        .set({ last_uploaded_at: sql`now()` })
-        .where('sha256', '=', input.sha256)
-        .where('scan_status', '=', 'completed')
-        .returning(['sha256', 'results', 'size_bytes']),
-    )
-    .insertInto('jobs')
-    .columns([
-      'job_id',
-      'sha256',
-      'original_filename',
-      'file_size',
-      'request_id',
-      'expires_at',
-      'status',
-      'deduplicated',
-      'completed_at',
-    ])
-    .expression((eb) =>
-      eb
-        .selectFrom('f')
-        .select([
-          sql`${input.jobId}::uuid`.as('job_id'),
-          'f.sha256',
-          sql`${input.originalFilename}::varchar`.as('original_filename'),
-          'f.size_bytes as file_size',
-          sql`${input.requestId}::text`.as('request_id'),
-          sql`${input.expiresAt}::timestamptz`.as('expires_at'),
-          sql.lit('completed').as('status'),
-          sql.lit(true).as('deduplicated'),
-          sql`now()`.as('completed_at'),
-        ]),
-    )
-    .returningAll()
-    .returning(sql<LetterCounts>`(select results from f)`.as('results'))
-    .executeTakeFirst();
-  return row ? toView(row, row.results) : undefined;
+  return (await recordCompletedUploads(db, [input]))[0];
 }
 
 /**
- * Records brand-new content and its first job in one statement (one round trip, one commit).
- * Undefined when the content row already exists: the caller takes the locked path instead.
+ * Records brand-new content and its first job, for a batch of uploads in one statement (one round
+ * trip, one commit). An entry is undefined where the content row already exists: that upload takes
+ * the locked path instead. The sha256 values must be distinct within a batch (each new content has
+ * exactly one first upload). Rows are inserted in sha256 order: two batches racing for the same
+ * new contents then wait on each other in one order and cannot deadlock.
  */
+export async function recordNewContents(
+  db: Db,
+  inputs: readonly UploadInput[],
+): Promise<Array<JobView | undefined>> {
+  if (inputs.length === 0) return [];
+  if (new Set(inputs.map((i) => i.sha256)).size !== inputs.length)
+    throw new TypeError('recordNewContents: a batch must not hold the same content twice');
+  const { rows } = await sql<JobRowWithResults>`
+    WITH input AS (SELECT * FROM ${uploadsRelation(inputs)}),
+    f AS (
+      INSERT INTO files (sha256, size_bytes, published_at)
+      SELECT sha256, file_size, now() FROM input ORDER BY sha256
+      ON CONFLICT (sha256) DO NOTHING
+      RETURNING sha256
+    )
+    INSERT INTO jobs (job_id, sha256, original_filename, file_size, request_id, expires_at)
+    SELECT input.job_id, input.sha256, input.original_filename, input.file_size,
+           input.request_id, input.expires_at
+    FROM input JOIN f ON f.sha256 = input.sha256
+    RETURNING jobs.*, NULL::jsonb AS results
+  `.execute(db);
+  return byJobId(inputs, rows);
+}
+
+/** `recordNewContents` for one upload. */
 export async function recordNewContent(db: Db, input: UploadInput): Promise<JobView | undefined> {
-  const row = await db
-    .with('f', (qb) =>
-      qb
-        .insertInto('files')
-        .values({ sha256: input.sha256, size_bytes: input.sizeBytes, published_at: sql`now()` })
-        .onConflict((oc) => oc.column('sha256').doNothing())
-        .returning('sha256'),
-    )
-    .insertInto('jobs')
-    .columns(['job_id', 'sha256', 'original_filename', 'file_size', 'request_id', 'expires_at'])
-    .expression((eb) =>
-      eb
-        .selectFrom('f')
-        .select([
-          sql`${input.jobId}::uuid`.as('job_id'),
-          'f.sha256',
-          sql`${input.originalFilename}::varchar`.as('original_filename'),
-          sql`${input.sizeBytes}::bigint`.as('file_size'),
-          sql`${input.requestId}::text`.as('request_id'),
-          sql`${input.expiresAt}::timestamptz`.as('expires_at'),
-        ]),
-    )
-    .returningAll()
-    .executeTakeFirst();
-  return row ? toView(row, null) : undefined;
+  return (await recordNewContents(db, [input]))[0];
 }
 
 export type KnownContentUpload =

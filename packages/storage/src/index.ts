@@ -1,2 +1,3 @@
-export * from './hashed-temp-file.js';
+export * from './place-content.js';
+export * from './received-content.js';
 export * from './volume.js';

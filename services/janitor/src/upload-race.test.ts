@@ -8,7 +8,7 @@ import { contentPath } from '@scanner/core';
 import { createDb, type Db, type KnownContentUpload, recordKnownContentUpload } from '@scanner/db';
 import { createTestDatabase, type TestDatabase } from '@scanner/db/testing';
 import { createTestRedis, type TestRedis } from '@scanner/redis/testing';
-import { placeContent, removeQuietly, writeHashedTempFile } from '@scanner/storage';
+import { discardContent, receiveContent, storeContent } from '@scanner/storage';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -44,7 +44,7 @@ beforeEach(async () => {
 });
 
 /**
- * The gateway's path for an upload of known content: the body is already in a temp file; the
+ * The gateway's path for an upload of known content: the body is already received; the
  * decision and (for failed content) the placement happen under the row lock. `whileLocked` runs
  * with the lock held, before anything is placed.
  */
@@ -52,7 +52,7 @@ async function duplicateUpload(
   bytes: Buffer,
   whileLocked: () => Promise<void> = async () => {},
 ): Promise<KnownContentUpload> {
-  const temp = await writeHashedTempFile(Readable.from([bytes]), volume.root);
+  const temp = await receiveContent(Readable.from([bytes]), volume.root);
   let placed = false;
   try {
     return await recordKnownContentUpload(
@@ -67,12 +67,12 @@ async function duplicateUpload(
       },
       async () => {
         await whileLocked();
-        await placeContent(temp.path, volume.root, temp.sha256);
+        await storeContent(temp, volume.root);
         placed = true;
       },
     );
   } finally {
-    if (!placed) await removeQuietly(temp.path);
+    if (!placed) await discardContent(temp);
   }
 }
 

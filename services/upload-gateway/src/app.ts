@@ -8,6 +8,7 @@ import type { Express } from 'express';
 import { createGatewayMetrics } from './gateway-metrics.js';
 import { StorageGuard } from './storage-guard.js';
 import { uploadRoute } from './upload-route.js';
+import { groupedUploadWrites } from './upload-writes.js';
 
 export interface UploadGatewayDeps {
   db: Db;
@@ -39,7 +40,8 @@ export function createApp(deps: UploadGatewayDeps): Express {
   return createServiceApp(
     { ...deps, checkReady, classifyError: classifyDependencyError },
     (app) => {
-      app.post('/api/v1/files', uploadRoute({ ...deps, guard, metrics }));
+      const writes = groupedUploadWrites(deps.db);
+      app.post('/api/v1/files', uploadRoute({ ...deps, guard, metrics, writes }));
     },
   );
 }

@@ -1,13 +1,15 @@
 import type { IncomingMessage } from 'node:http';
 import { SizeLimitExceededError } from '@scanner/core';
 import { HttpError } from '@scanner/http-kit';
-import { type HashedTempFile, removeQuietly, writeHashedTempFile } from '@scanner/storage';
+import { discardContent, type ReceivedContent, receiveContent } from '@scanner/storage';
 import busboy from 'busboy';
 import { cleanFilename } from './filename.js';
 
 export interface ReceiveOptions {
   storageRoot: string;
   maxBytes: number;
+  /** Bodies up to this size are held in memory rather than written to a temp file. */
+  memoryBytes: number;
   /** No bytes from the client for this long cuts the upload off (408). */
   idleTimeoutMs: number;
   /**
@@ -18,7 +20,7 @@ export interface ReceiveOptions {
 }
 
 export type ReceivedUpload =
-  | { kind: 'stored'; filename: string; file: HashedTempFile }
+  | { kind: 'received'; filename: string; content: ReceivedContent }
   | { kind: 'answered' };
 
 // Generous for real forms, small enough that header and field floods are refused early.
@@ -35,9 +37,10 @@ const badMultipart = (detail: string) =>
   new HttpError(400, 'malformed-multipart', 'Bad Request', detail);
 
 /**
- * Streams the single `file` part of a multipart/form-data request to a hashed temp file on the
- * volume. Whatever goes wrong (bad multipart, limits, timeout, client gone) the temp file is
- * removed and nothing else is left behind; the caller only ever sees a finished temp file.
+ * Reads the single `file` part of a multipart/form-data request while hashing it: into memory when
+ * small, else into a temp file on the volume. Whatever goes wrong (bad multipart, limits, timeout,
+ * client gone) the temp file is removed and nothing else is left behind; the caller only ever sees
+ * completely received content.
  */
 export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promise<ReceivedUpload> {
   return new Promise((resolve, reject) => {
@@ -65,13 +68,13 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
       abort.abort(err);
       // A temp file that finished writing just before the failure must not survive it either.
       filePart
-        ?.then((r) => (r.kind === 'stored' ? removeQuietly(r.file.path) : undefined))
+        ?.then((r) => (r.kind === 'received' ? discardContent(r.content) : undefined))
         .catch(() => {});
       reject(err);
     };
     const succeed = (value: ReceivedUpload) => {
       if (settled) {
-        if (value.kind === 'stored') void removeQuietly(value.file.path).catch(() => {});
+        if (value.kind === 'received') void discardContent(value.content).catch(() => {});
         return;
       }
       settled = true;
@@ -123,11 +126,12 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
           stream.resume();
           return { kind: 'answered' };
         }
-        const file = await writeHashedTempFile(stream, opts.storageRoot, {
+        const content = await receiveContent(stream, opts.storageRoot, {
           limitBytes: opts.maxBytes,
+          memoryBytes: opts.memoryBytes,
           signal: abort.signal,
         });
-        return { kind: 'stored', filename, file };
+        return { kind: 'received', filename, content };
       })();
       filePart.then(
         (r) => {

@@ -4,9 +4,7 @@ import {
   finishScan,
   type JobView,
   markUnpublished,
-  recordCompletedUpload,
   recordKnownContentUpload,
-  recordNewContent,
   type UploadInput,
 } from '@scanner/db';
 import type { Logger } from '@scanner/logging';
@@ -18,13 +16,15 @@ import {
   type RedisKeys,
   withTimeout,
 } from '@scanner/redis';
-import { placeContent } from '@scanner/storage';
+import { type ReceivedContent, storeContent } from '@scanner/storage';
 import type { DedupLevel, GatewayMetrics } from './gateway-metrics.js';
+import type { UploadWrites } from './upload-writes.js';
 
 const REDIS_TIMEOUT_MS = 500;
 
 export interface RecordDeps {
   db: Db;
+  writes: UploadWrites;
   redis: Redis;
   keys: RedisKeys;
   log: Logger;
@@ -69,19 +69,19 @@ export async function recordKnownCompleted(
   input: UploadInput,
   level: DedupLevel,
 ): Promise<Recorded | undefined> {
-  const job = await recordCompletedUpload(deps.db, input);
+  const job = await deps.writes.completedUpload(input);
   return job?.results ? { kind: 'completed', job, results: job.results, level } : undefined;
 }
 
 /**
  * Decides what an upload is, with Postgres as the judge: results cached in Redis first; then an
  * insert that succeeds only for content never seen; otherwise the locked path for known content.
- * `tempPath` is placed at the content address only when this upload's bytes are needed.
+ * `content` is stored at its content address only when this upload's bytes are needed.
  */
 export async function recordUpload(
   deps: RecordDeps,
   input: UploadInput,
-  tempPath: string,
+  content: ReceivedContent,
 ): Promise<Recorded> {
   const cached = await cachedResults(deps, input.sha256);
   if (cached) {
@@ -89,12 +89,12 @@ export async function recordUpload(
     if (done) return done;
   }
 
-  const created = await recordNewContent(deps.db, input);
+  const created = await deps.writes.newContent(input);
   if (created) {
     // The row commits first (as pending) and the bytes land after; a scan is only requested once
     // both are true, so no worker can look for the file before it exists.
     try {
-      await placeContent(tempPath, deps.storageRoot, input.sha256);
+      await storeContent(content, deps.storageRoot);
     } catch (err) {
       await finishScan(deps.db, input.sha256, { error: 'the upload could not be stored' }).catch(
         () => {},
@@ -106,7 +106,7 @@ export async function recordUpload(
   }
 
   const known = await recordKnownContentUpload(deps.db, input, async () => {
-    await placeContent(tempPath, deps.storageRoot, input.sha256);
+    await storeContent(content, deps.storageRoot);
   });
   switch (known.outcome) {
     case 'completed': {

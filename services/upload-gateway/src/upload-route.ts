@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { UploadInput } from '@scanner/db';
 import { HttpError } from '@scanner/http-kit';
-import { removeQuietly } from '@scanner/storage';
+import { discardContent } from '@scanner/storage';
 import type { Request, RequestHandler, Response } from 'express';
 import { drainRest, holdOpen } from './drain-request.js';
 import type { UploadOutcome } from './gateway-metrics.js';
@@ -25,6 +25,12 @@ export interface UploadRouteDeps extends RecordDeps {
 // Multipart framing and the small fields we accept fit well within this; a Content-Length beyond
 // the file limit plus this slack cannot hold a valid upload.
 const MULTIPART_SLACK_BYTES = 256 * 1024;
+
+// Bodies up to this size are hashed in memory and written (temp file + rename) only when their
+// content is new: a duplicate never touches the disk, and new content costs one write instead of
+// a write stream's open/write/close. Bounded per request, so memory stays flat (64 concurrent
+// uploads hold at most 4 MiB); anything larger streams to a temp file as it arrives.
+const IN_MEMORY_UPLOAD_BYTES = 64 * 1024;
 
 function checkContentType(req: Request): void {
   const type = req.headers['content-type'];
@@ -125,6 +131,7 @@ async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response):
   const received = await receiveUpload(req, {
     storageRoot: deps.storageRoot,
     maxBytes: deps.maxUploadBytes,
+    memoryBytes: IN_MEMORY_UPLOAD_BYTES,
     idleTimeoutMs: deps.uploadTimeoutMs,
     // With a digest of content already scanned, the answer needs only the filename: it is given
     // before a single byte of content is read.
@@ -155,11 +162,11 @@ async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response):
     return;
   }
 
-  const { file, filename } = received;
-  deps.metrics.bytesReceived.inc(file.sizeBytes);
+  const { content, filename } = received;
+  deps.metrics.bytesReceived.inc(content.sizeBytes);
   let placed = false;
   try {
-    if (expectedSha256 && expectedSha256 !== file.sha256) {
+    if (expectedSha256 && expectedSha256 !== content.sha256) {
       throw new HttpError(
         400,
         'digest-mismatch',
@@ -169,12 +176,12 @@ async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response):
     }
     const input: UploadInput = {
       ...base,
-      sha256: file.sha256,
-      sizeBytes: file.sizeBytes,
+      sha256: content.sha256,
+      sizeBytes: content.sizeBytes,
       originalFilename: filename,
     };
-    const recorded = await recordUpload(deps, input, file.path);
-    // New content and rescans moved the temp file to its content address; duplicates did not.
+    const recorded = await recordUpload(deps, input, content);
+    // New content and rescans were stored at their content address; duplicates were not.
     placed = recorded.kind === 'pending' && !recorded.deduplicated;
     const outcome = outcomeOf(recorded);
     deps.metrics.uploads.inc({ outcome });
@@ -183,11 +190,11 @@ async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response):
     // Debug, not info: at thousands of uploads a second the line costs more than the rest of the
     // bookkeeping, and the metrics count every outcome; the request id travels with the scan.
     log.debug(
-      { sha256: file.sha256, sizeBytes: file.sizeBytes, outcome, filename },
+      { sha256: content.sha256, sizeBytes: content.sizeBytes, outcome, filename },
       'upload recorded',
     );
     respond(res, recorded);
   } finally {
-    if (!placed) await removeQuietly(file.path);
+    if (!placed) await discardContent(content);
   }
 }

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
-import { contentPath, countLetters } from '@scanner/core';
+import { contentPath, countLetters, tempDir } from '@scanner/core';
 import { finishScan } from '@scanner/db';
 import { cacheResults } from '@scanner/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -126,6 +126,44 @@ describe('POST /api/v1/files', () => {
     const again = await upload(gw.url, content);
     expect(again.status).toBe(200);
     expect(again.json()).toMatchObject({ deduplication: true, results });
+  });
+
+  it('keeps small bodies in memory: a duplicate is answered without touching the volume', async () => {
+    const content = 'small and scanned';
+    await upload(gw.url, content);
+    await finishScan(gw.ctx.db, sha(content), { results: countLetters(Buffer.from(content)) });
+    // With the temp folder replaced by a plain file, any temp file would fail to be created.
+    const tmp = tempDir(gw.ctx.storageRoot);
+    await rm(tmp, { recursive: true });
+    await writeFile(tmp, 'not a directory');
+    try {
+      const again = await upload(gw.url, content, 'again.txt');
+      expect(again.status).toBe(200);
+      expect(again.json()).toMatchObject({ deduplication: true, sha256: sha(content) });
+      // New content does need the disk: the failure is reported and the content left failed, so
+      // the next upload of it is stored and scanned afresh.
+      const fresh = await upload(gw.url, 'new content needs the temp folder');
+      expect(fresh.status).toBe(500);
+      expect(fresh.headers['content-type']).toMatch(/^application\/problem\+json/);
+      const row = await gw.ctx.db
+        .selectFrom('files')
+        .select('scan_status')
+        .where('sha256', '=', sha('new content needs the temp folder'))
+        .executeTakeFirstOrThrow();
+      expect(row.scan_status).toBe('failed');
+    } finally {
+      await rm(tmp);
+      await mkdir(tmp);
+    }
+  });
+
+  it('streams a body over 64 KiB through a temp file and stores every byte', async () => {
+    const content = randomBytes(200 * 1024 + 7);
+    const res = await upload(gw.url, content, 'big.bin');
+    expect(res.status).toBe(202);
+    expect(res.json()).toMatchObject({ sha256: sha(content), file_size: content.length });
+    expect(await readFile(contentPath(gw.ctx.storageRoot, sha(content)))).toEqual(content);
+    expect(await tempFiles(gw.ctx.storageRoot)).toEqual([]);
   });
 
   it('accepts an empty file', async () => {

@@ -1,10 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, rename, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { contentPath, type Digest, HashingMeter, tempDir } from '@scanner/core';
+import { dirname } from 'node:path';
+import { contentPath } from '@scanner/core';
 
 /** Deletes a file, treating "already gone" as success. */
 export async function removeQuietly(path: string): Promise<void> {
@@ -13,33 +9,6 @@ export async function removeQuietly(path: string): Promise<void> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-}
-
-export interface HashedTempFile extends Digest {
-  path: string;
-}
-
-/**
- * Streams `source` into a new file under the volume's temp folder while hashing it: one pass over
- * the bytes, memory bounded by the stream's buffers. The size limit is enforced as bytes arrive.
- * On any failure (limit, abort, disk) the temp file is removed before the error propagates.
- */
-export async function writeHashedTempFile(
-  source: Readable,
-  root: string,
-  opts: { limitBytes?: number; signal?: AbortSignal } = {},
-): Promise<HashedTempFile> {
-  const path = join(tempDir(root), `${Date.now()}-${randomBytes(8).toString('hex')}.part`);
-  const meter = new HashingMeter(opts.limitBytes);
-  try {
-    await pipeline(source, meter, createWriteStream(path, { flags: 'wx' }), {
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
-  } catch (err) {
-    await removeQuietly(path);
-    throw err;
-  }
-  return { path, ...meter.digest };
 }
 
 // Fan-out directories this process has created or seen: a new content usually lands in a directory

@@ -1,0 +1,151 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { LetterCounts } from '@scanner/core';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from './db.js';
+import { finishScan } from './files.repository.js';
+import {
+  findJob,
+  recordCompletedUploads,
+  recordNewContent,
+  recordNewContents,
+  type UploadInput,
+} from './jobs.repository.js';
+import { createTestDatabase, type TestDatabase } from './testing.js';
+
+let t: TestDatabase;
+let db: Db;
+beforeAll(async () => {
+  t = await createTestDatabase();
+  db = t.db;
+});
+afterAll(async () => {
+  await t?.drop();
+});
+
+const sha = (text: string) => createHash('sha256').update(`${text}-${randomUUID()}`).digest('hex');
+
+function upload(sha256: string, overrides: Partial<UploadInput> = {}): UploadInput {
+  return {
+    jobId: randomUUID(),
+    sha256,
+    sizeBytes: 42,
+    originalFilename: 'a.txt',
+    requestId: null,
+    expiresAt: new Date(Date.now() + 86_400_000),
+    ...overrides,
+  };
+}
+
+/** Opens every pool connection first, so the batches below really run at the same time. */
+async function warmPool() {
+  await Promise.all(Array.from({ length: 10 }, () => sql`SELECT pg_sleep(0.05)`.execute(db)));
+}
+
+const RESULTS = Object.fromEntries(
+  [...'ABCDEFGHIJKLMNOPQRSTUVWXYZ'].map((letter, i) => [letter, i]),
+) as LetterCounts;
+
+describe('recordNewContents', () => {
+  it('records each new content with its job in one statement, and reports known content as undefined', async () => {
+    const known = sha('known');
+    await recordNewContent(db, upload(known));
+    const fresh = [sha('a'), sha('b'), sha('c')];
+    const inputs = [
+      upload(fresh[0] as string, { originalFilename: 'quote\'s, "comma" {brace} \\ ü.txt' }),
+      upload(known),
+      upload(fresh[1] as string, { requestId: 'req-1', sizeBytes: 0 }),
+      upload(fresh[2] as string, { originalFilename: 'NULL' }),
+    ];
+    const views = await recordNewContents(db, inputs);
+    expect(views.map((v) => v?.jobId)).toEqual([
+      inputs[0]?.jobId,
+      undefined,
+      inputs[2]?.jobId,
+      inputs[3]?.jobId,
+    ]);
+    expect(views[0]).toMatchObject({
+      status: 'pending',
+      originalFilename: 'quote\'s, "comma" {brace} \\ ü.txt',
+      fileSize: 42,
+      deduplicated: false,
+      results: null,
+    });
+    expect(views[2]).toMatchObject({ requestId: 'req-1', fileSize: 0 });
+    expect(views[3]?.originalFilename).toBe('NULL');
+    expect(views[0]?.expiresAt.getTime()).toBe(inputs[0]?.expiresAt.getTime());
+    const files = await db
+      .selectFrom('files')
+      .select(['sha256', 'scan_status', 'size_bytes'])
+      .where('sha256', 'in', fresh)
+      .execute();
+    expect(files).toHaveLength(3);
+    expect(await findJob(db, inputs[1]?.jobId as string)).toBeUndefined();
+  });
+
+  it('refuses a batch holding the same content twice', async () => {
+    const twice = sha('twice');
+    await expect(recordNewContents(db, [upload(twice), upload(twice)])).rejects.toThrow(TypeError);
+  });
+
+  it('lets concurrent batches race for the same new contents without deadlocks: each content is created once', async () => {
+    const shas = Array.from({ length: 400 }, (_, i) => sha(`race-${i}`));
+    // Every batch holds all of them, in a different order.
+    const batches = Array.from({ length: 8 }, (_, b) =>
+      (b % 2 === 0 ? shas : [...shas].reverse()).map((s) => upload(s)),
+    );
+    await warmPool();
+    const results = await Promise.all(batches.map((batch) => recordNewContents(db, batch)));
+    const created = results.flat().filter((v) => v !== undefined);
+    expect(created).toHaveLength(shas.length);
+    expect(new Set(created.map((v) => v.sha256)).size).toBe(shas.length);
+  });
+});
+
+describe('recordCompletedUploads', () => {
+  it('records completed jobs with the stored size and results, only for scanned content', async () => {
+    const scanned = sha('scanned');
+    const pending = sha('pending');
+    await recordNewContent(db, upload(scanned, { sizeBytes: 7 }));
+    await recordNewContent(db, upload(pending));
+    await finishScan(db, scanned, { results: RESULTS });
+    const inputs = [
+      upload(scanned, { sizeBytes: 0, originalFilename: 'one.txt' }),
+      upload(pending),
+      upload(sha('unknown')),
+      upload(scanned, { sizeBytes: 0, originalFilename: 'two.txt' }),
+    ];
+    const views = await recordCompletedUploads(db, inputs);
+    expect(views[1]).toBeUndefined();
+    expect(views[2]).toBeUndefined();
+    for (const [i, name] of [
+      [0, 'one.txt'],
+      [3, 'two.txt'],
+    ] as const) {
+      expect(views[i]).toMatchObject({
+        jobId: inputs[i]?.jobId,
+        status: 'completed',
+        deduplicated: true,
+        fileSize: 7,
+        originalFilename: name,
+        results: RESULTS,
+      });
+      expect(views[i]?.completedAt).toBeInstanceOf(Date);
+    }
+  });
+
+  it('lets concurrent batches over the same scanned contents finish without deadlocks', async () => {
+    const shas = Array.from({ length: 200 }, (_, i) => sha(`scanned-${i}`));
+    await recordNewContents(
+      db,
+      shas.map((s) => upload(s)),
+    );
+    for (const s of shas) await finishScan(db, s, { results: RESULTS });
+    const batches = Array.from({ length: 8 }, (_, b) =>
+      (b % 2 === 0 ? shas : [...shas].reverse()).map((s) => upload(s)),
+    );
+    await warmPool();
+    const results = await Promise.all(batches.map((batch) => recordCompletedUploads(db, batch)));
+    expect(results.flat().every((v) => v?.status === 'completed')).toBe(true);
+  });
+});

@@ -1,0 +1,148 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  type Digest,
+  HashingMeter,
+  type Sha256Hex,
+  SizeLimitExceededError,
+  tempDir,
+} from '@scanner/core';
+import { placeContent, removeQuietly } from './place-content.js';
+
+/**
+ * An upload's bytes, hashed, held until the caller knows whether they are needed: a small body in
+ * memory (a duplicate then never touches the disk), anything larger in a temp file on the volume.
+ */
+export type ReceivedContent = Digest &
+  ({ kind: 'memory'; bytes: Buffer } | { kind: 'file'; path: string });
+
+export interface ReceiveOptions {
+  limitBytes?: number;
+  /** Bodies up to this size stay in memory; 0 writes every body to a temp file. */
+  memoryBytes?: number;
+  signal?: AbortSignal;
+}
+
+function newTempPath(root: string): string {
+  return join(tempDir(root), `${Date.now()}-${randomBytes(8).toString('hex')}.part`);
+}
+
+/**
+ * Reads `source` to its end while hashing it, in one pass, enforcing the size limit as bytes
+ * arrive. On any failure (limit, abort, source or disk error) nothing is left behind.
+ *
+ * A body within `memoryBytes` is collected by a plain 'data' listener: for the small uploads that
+ * dominate, a stream pipeline (a Transform, a Writable, an AbortController and the DOMException it
+ * creates on every finish) costs more CPU than the bytes. A body that outgrows it continues, with
+ * the hash carried over, through a pipeline into a temp file.
+ */
+export function receiveContent(
+  source: Readable,
+  root: string,
+  opts: ReceiveOptions = {},
+): Promise<ReceivedContent> {
+  const limitBytes = opts.limitBytes ?? Number.POSITIVE_INFINITY;
+  const memoryBytes = opts.memoryBytes ?? 0;
+  if (memoryBytes <= 0)
+    return receiveIntoFile(source, root, opts, new HashingMeter(limitBytes), []);
+  const { signal } = opts;
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const detach = () => {
+      source.off('data', onData);
+      source.off('end', onEnd);
+      source.off('error', onError);
+      source.off('close', onClose);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onError = (err: Error) => {
+      detach();
+      reject(err);
+    };
+    const onClose = () => onError(new Error('the body ended before it was complete'));
+    const onAbort = () => {
+      detach();
+      source.destroy();
+      reject(signal?.reason);
+    };
+    const onEnd = () => {
+      detach();
+      const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+      resolve({ kind: 'memory', bytes, sha256: hash.digest('hex') as Sha256Hex, sizeBytes: size });
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size > limitBytes) {
+        detach();
+        source.destroy();
+        reject(new SizeLimitExceededError(limitBytes));
+        return;
+      }
+      hash.update(chunk);
+      chunks.push(chunk);
+      if (size <= memoryBytes) return;
+      // Too big to hold: pause before this handler returns (no chunk may slip past), then let a
+      // pipeline carry on into a temp file, with what was read so far written first.
+      source.pause();
+      detach();
+      const meter = new HashingMeter(limitBytes, { hash, sizeBytes: size });
+      receiveIntoFile(source, root, opts, meter, chunks).then(resolve, reject);
+    };
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    source.on('error', onError);
+    source.on('close', onClose);
+    source.on('end', onEnd);
+    source.on('data', onData);
+  });
+}
+
+/** Streams the rest of `source` through `meter` into a new temp file, after `head`. */
+async function receiveIntoFile(
+  source: Readable,
+  root: string,
+  opts: ReceiveOptions,
+  meter: HashingMeter,
+  head: Buffer[],
+): Promise<ReceivedContent> {
+  const path = newTempPath(root);
+  try {
+    const file = createWriteStream(path, { flags: 'wx' });
+    for (const chunk of head) file.write(chunk);
+    await pipeline(source, meter, file, opts.signal ? { signal: opts.signal } : {});
+  } catch (err) {
+    await removeQuietly(path);
+    throw err;
+  }
+  return { kind: 'file', path, ...meter.digest };
+}
+
+/**
+ * Puts received content at its content address (atomically: a temp file renamed into place, so
+ * readers see no file or the whole one). Returns the stored path.
+ */
+export async function storeContent(content: ReceivedContent, root: string): Promise<string> {
+  if (content.kind === 'file') return placeContent(content.path, root, content.sha256);
+  const temp = newTempPath(root);
+  try {
+    await writeFile(temp, content.bytes, { flag: 'wx' });
+    return await placeContent(temp, root, content.sha256);
+  } catch (err) {
+    await removeQuietly(temp);
+    throw err;
+  }
+}
+
+/** Drops content that was not needed (or not stored); a stored file is left where it is. */
+export async function discardContent(content: ReceivedContent): Promise<void> {
+  if (content.kind === 'file') await removeQuietly(content.path);
+}

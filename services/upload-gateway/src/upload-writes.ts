@@ -1,0 +1,45 @@
+import {
+  type Db,
+  GroupCommit,
+  isConnectionError,
+  type JobView,
+  recordCompletedUploads,
+  recordNewContents,
+  type UploadInput,
+} from '@scanner/db';
+
+/** The two inserts every upload ends in, shared by the requests the gateway handles at once. */
+export interface UploadWrites {
+  /** The first upload of new content: its content row and job. Undefined if the content is known. */
+  newContent(input: UploadInput): Promise<JobView | undefined>;
+  /** An upload of scanned content as a completed job. Undefined if the content is not scanned. */
+  completedUpload(input: UploadInput): Promise<JobView | undefined>;
+}
+
+// A batch that fails for its data is retried item by item; one that fails because Postgres is
+// unreachable is not (every item would fail the same way, and the client gets a 503 sooner).
+const retrySingly = (err: unknown) => !isConnectionError(err);
+
+/**
+ * Group commit: uploads arriving while a statement runs are recorded together by the next one,
+ * so at a thousand uploads a second Postgres parses, plans and commits a few statements per
+ * batch instead of one per upload. Each caller still gets its own row, only after the commit.
+ */
+export function groupedUploadWrites(db: Db, options: { maxInFlight?: number } = {}): UploadWrites {
+  const maxInFlight = options.maxInFlight ?? 3;
+  const newContent = new GroupCommit((inputs: UploadInput[]) => recordNewContents(db, inputs), {
+    maxInFlight,
+    // Each new content has exactly one first upload; a concurrent second one waits a batch and
+    // then finds the row (the locked path decides it).
+    key: (input) => input.sha256,
+    retrySingly,
+  });
+  const completed = new GroupCommit((inputs: UploadInput[]) => recordCompletedUploads(db, inputs), {
+    maxInFlight,
+    retrySingly,
+  });
+  return {
+    newContent: (input) => newContent.submit(input),
+    completedUpload: (input) => completed.submit(input),
+  };
+}
