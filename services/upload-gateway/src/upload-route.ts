@@ -126,7 +126,6 @@ async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response):
   const expectedSha256 = parseReprDigest(req.get('repr-digest'));
   const jobId = randomUUID();
   const base = { jobId, requestId: req.id, expiresAt: new Date(Date.now() + deps.jobRetentionMs) };
-  const log = req.log.child({ jobId });
 
   const received = await receiveUpload(req, {
     storageRoot: deps.storageRoot,
@@ -145,8 +144,8 @@ async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response):
           if (!recorded) return false;
           deps.metrics.uploads.inc({ outcome: 'duplicate_completed' });
           deps.metrics.dedupHits.inc({ level: 'digest_header' });
-          log.debug(
-            { sha256: expectedSha256, outcome: 'duplicate_completed' },
+          req.log.debug(
+            { jobId, sha256: expectedSha256, outcome: 'duplicate_completed' },
             'upload answered from digest',
           );
           // The body is still coming: the connection must outlive this answer (see drainRest).
@@ -189,8 +188,8 @@ async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response):
     if (outcome === 'duplicate_in_flight') deps.metrics.dedupHits.inc({ level: 'in_flight' });
     // Debug, not info: at thousands of uploads a second the line costs more than the rest of the
     // bookkeeping, and the metrics count every outcome; the request id travels with the scan.
-    log.debug(
-      { sha256: content.sha256, sizeBytes: content.sizeBytes, outcome, filename },
+    req.log.debug(
+      { jobId, sha256: content.sha256, sizeBytes: content.sizeBytes, outcome, filename },
       'upload recorded',
     );
     respond(res, recorded);
