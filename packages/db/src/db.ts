@@ -1,5 +1,10 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import {
+  DEFAULT_MAX_PREPARED_STATEMENTS,
+  preparingClient,
+  StatementNames,
+} from './prepared-statements.js';
 import type { Database } from './schema.js';
 
 // int8 (bigint) arrives as a string by default; sizes and counts here fit in a double.
@@ -14,6 +19,13 @@ export interface DbOptions {
   connectionTimeoutMs?: number;
   statementTimeoutMs?: number;
   applicationName?: string;
+  /**
+   * Run queries with parameters as named prepared statements, parsed and planned once per
+   * connection instead of for every call (see prepared-statements.ts). Default true.
+   */
+  prepareStatements?: boolean;
+  /** How many distinct statement texts get a name; later ones run unnamed. Default 200. */
+  maxPreparedStatements?: number;
 }
 
 export function createDb(options: DbOptions): Db {
@@ -24,6 +36,13 @@ export function createDb(options: DbOptions): Db {
     idleTimeoutMillis: 30_000,
     statement_timeout: options.statementTimeoutMs ?? 30_000,
     application_name: options.applicationName ?? 'scanner',
+    ...(options.prepareStatements === false
+      ? {}
+      : {
+          Client: preparingClient(
+            new StatementNames(options.maxPreparedStatements ?? DEFAULT_MAX_PREPARED_STATEMENTS),
+          ),
+        }),
   });
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on('error', () => {});
