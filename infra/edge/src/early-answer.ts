@@ -1,58 +1,42 @@
-import type { IncomingMessage } from 'node:http';
-import { PassThrough, type Readable } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
-// Bounds on discarding the rest of a body the upstream answered before reading (413, 400, a
-// Repr-Digest hit): long enough for a client to read the answer, short enough to be no sink.
-const LINGER_MS = 5_000;
-const LINGER_BYTES = 64 * 1024 * 1024;
+// Bounds on discarding the rest of a body after an answer that came before it was read (413, 400,
+// a Repr-Digest hit, the edge's own 404): long enough for a client to read the answer, short
+// enough to be no sink. nginx's lingering close does the same.
+export const LINGER_MS = 5_000;
+export const LINGER_BYTES = 64 * 1024 * 1024;
 
 /**
- * When an upstream answers before the whole request body was sent, the proxy client stops sending
- * and destroys the body stream. If that stream were the client's request itself, its socket would
- * be destroyed with unread data, the kernel would send RST, and the client would see a reset
- * instead of the answer. So the proxy gets a PassThrough fed from the request, and after the answer
- * the rest of the body is read and discarded, within bounds, before the connection is dropped.
+ * Call right before an answer's headers are written. If the client is still sending its body, the
+ * connection must outlive the answer: a socket closed with unread data makes the kernel send RST,
+ * and the client, still writing, sees EPIPE/ECONNRESET instead of the answer. So:
+ * - the answer never says `Connection: close` (node would close the socket as soon as it is
+ *   written); a client that asked for `close` gets its connection closed once its body is drained;
+ * - after the answer, the rest of the body is read and dropped within LINGER_MS / LINGER_BYTES,
+ *   then the connection is kept (keep-alive) or closed.
+ *
+ * Returns the value for the answer's `Connection` header. An answer the edge writes itself must
+ * start reading the body (`req.resume()`) before answering, or node drops it unseen and unbounded.
  */
-export function keepClientsAfterEarlyAnswers(app: FastifyInstance): void {
-  app.addHook('preParsing', async (request, _reply, payload) => {
-    if (!hasBody(request.raw)) return payload;
-    const pass = new PassThrough();
-    payload.pipe(pass);
-    // Destroyed by the proxy: stop feeding it, keep the client's stream (and socket) alive.
-    pass.once('close', () => payload.unpipe(pass));
-    return pass as unknown as typeof payload;
-  });
-  // Node closes a `Connection: close` request's socket right after the answer, unread body and
-  // all: keep it open until the body is drained, then close it as the client asked.
-  app.addHook('onSend', async (request, reply) => {
-    if (!request.raw.complete && !reply.raw.headersSent && !reply.raw.shouldKeepAlive) {
-      reply.raw.shouldKeepAlive = true;
-      closeWhenDrained.add(request.raw);
-    }
-  });
-  app.addHook('onResponse', async (request) => {
-    drainRest(request.raw, closeWhenDrained.has(request.raw));
-  });
+export function lingerIfUnread(req: IncomingMessage, res: ServerResponse): 'keep-alive' | 'close' {
+  if (req.complete || req.destroyed) return res.shouldKeepAlive ? 'keep-alive' : 'close';
+  const closeAfter = !res.shouldKeepAlive;
+  res.shouldKeepAlive = true;
+  res.once('finish', () => drainRest(req, closeAfter));
+  return 'keep-alive';
 }
 
-const closeWhenDrained = new WeakSet<IncomingMessage>();
-
-function hasBody(req: IncomingMessage): boolean {
-  return (
-    req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
-  );
-}
-
-function drainRest(
-  req: Readable & { complete?: boolean; socket?: { destroy(): void; end(): void } },
-  closeAfter: boolean,
-): void {
-  if (req.complete || req.destroyed) return;
+function drainRest(req: IncomingMessage, closeAfter: boolean): void {
+  const socket = req.socket;
+  if (req.complete) {
+    if (closeAfter) socket.end();
+    return;
+  }
+  if (req.destroyed) return;
   let seen = 0;
   const stop = () => {
     clearTimeout(timer);
-    req.socket?.destroy();
+    socket.destroy();
   };
   const timer = setTimeout(stop, LINGER_MS);
   timer.unref();
@@ -62,7 +46,10 @@ function drainRest(
   });
   req.once('end', () => {
     clearTimeout(timer);
-    if (closeAfter) req.socket?.end();
+    if (closeAfter) socket.end();
   });
+  req.once('close', () => clearTimeout(timer));
+  // The proxy may have been feeding the body upstream: stop that, read on here.
+  req.unpipe();
   req.resume();
 }

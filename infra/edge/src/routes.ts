@@ -19,3 +19,17 @@ export const EDGE_ROUTES: EdgeRoute[] = [
   { prefix: '/docs', upstream: 'status', methods: ['GET', 'HEAD'] },
   { prefix: '/admin', upstream: 'janitor', methods: ['POST'] },
 ];
+
+/** The route for a request, by method and path (`prefix` itself or anything under `prefix/`). */
+export function findRoute(method: string | undefined, path: string): EdgeRoute | undefined {
+  for (const route of EDGE_ROUTES) {
+    const { prefix } = route;
+    if (
+      (path === prefix || (path.startsWith(prefix) && path.charCodeAt(prefix.length) === 47)) &&
+      (route.methods as string[]).includes(method ?? '')
+    ) {
+      return route;
+    }
+  }
+  return undefined;
+}

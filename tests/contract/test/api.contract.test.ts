@@ -148,13 +148,9 @@ describe('a healthy stack, through the edge', () => {
     });
   });
 
-  // Known open bug (see the session note): under load, a client still writing a large body when
-  // the answer comes sometimes sees EPIPE instead of the answer (the connection is closed before the
-  // rest of the body is drained). Retried until it is fixed at the source; the gateway's own tests
-  // cover the same answers without the race.
-  it('a large file: scanned once, then answered from its Repr-Digest before the body is read', {
-    retry: 3,
-  }, async () => {
+  // The early answer comes while the client is still sending: the edge and the gateway drain the
+  // rest of the body (within bounds) instead of resetting the connection, so no retry is needed.
+  it('a large file: scanned once, then answered from its Repr-Digest before the body is read', async () => {
     // Bigger than the socket buffers between client, edge and gateway: the early answer comes
     // while the client is still sending.
     const big = Buffer.concat([
@@ -266,13 +262,7 @@ describe('a healthy stack, through the edge', () => {
     }
   });
 
-  // Known open bug (see the session note): under load, a client still writing a large body when
-  // the answer comes sometimes sees EPIPE instead of the answer (the connection is closed before the
-  // rest of the body is drained). Retried until it is fixed at the source; the gateway's own tests
-  // cover the same answers without the race.
-  it('a file over MAX_FILE_SIZE_MB → 413, whether announced or found while streaming; nothing left behind', {
-    retry: 3,
-  }, async () => {
+  it('a file over MAX_FILE_SIZE_MB → 413, whether announced or found while streaming; nothing left behind', async () => {
     const before = await filesUnder(stack.ctx.storageRoot);
     // Just over the limit: Content-Length passes the early check, the stream limit catches it.
     const streamed = multipart(Buffer.alloc(LIMIT_MIB * MiB + 1024, 'a'), 'big.bin');
@@ -305,6 +295,33 @@ describe('a healthy stack, through the edge', () => {
     ]);
 
     // The partial temp file is removed (asynchronously, right after the answer).
+    await expect.poll(() => filesUnder(stack.ctx.storageRoot), { timeout: 5_000 }).toEqual(before);
+  });
+
+  it('20 concurrent clients sending 1.1–2 × MAX_FILE_SIZE_MB: every one gets the 413, none a reset', async () => {
+    const before = await filesUnder(stack.ctx.storageRoot);
+    const sizes = Array.from(
+      { length: 20 },
+      (_, i) => LIMIT_MIB * MiB + Math.floor(((i + 1) * LIMIT_MIB * MiB) / 20),
+    );
+    const content = Buffer.alloc(2 * LIMIT_MIB * MiB, 'c');
+    const answers = await Promise.allSettled(
+      sizes.map((size, i) => {
+        const body = multipart(content.subarray(0, size), `over-${i}.bin`);
+        return rawCall(`${url}/api/v1/files`, {
+          method: 'POST',
+          headers: {
+            'content-type': body.contentType,
+            'content-length': String(body.body.length),
+          },
+          chunks: chunked(body.body),
+        });
+      }),
+    );
+    const outcomes = answers.map((a) =>
+      a.status === 'fulfilled' ? a.value.status : (a.reason as NodeJS.ErrnoException).code,
+    );
+    expect(outcomes).toEqual(sizes.map(() => 413));
     await expect.poll(() => filesUnder(stack.ctx.storageRoot), { timeout: 5_000 }).toEqual(before);
   });
 

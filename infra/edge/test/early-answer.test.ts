@@ -1,0 +1,146 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LINGER_BYTES, LINGER_MS } from '../src/early-answer.js';
+import {
+  MiB,
+  RawConnection,
+  type RunningEdge,
+  type StubUpstream,
+  sendBody,
+  startEdge,
+  stubUpstream,
+} from './harness.js';
+
+// The upstream answers (413 over its limit, 200 for a Repr-Digest hit) before the client has sent
+// its body. Through the edge the client must get that answer, never EPIPE/ECONNRESET, whether it
+// stops sending on the answer or writes its whole body first, on `Connection: close` or keep-alive.
+const LIMIT = 16 * MiB;
+
+let gateway: StubUpstream;
+let edge: RunningEdge;
+
+beforeAll(async () => {
+  gateway = await stubUpstream('gateway', LIMIT);
+  edge = await startEdge({
+    UPLOAD_GATEWAY_URL: gateway.url,
+    STATUS_QUERY_URL: gateway.url,
+    JANITOR_URL: gateway.url,
+  });
+});
+
+afterAll(async () => {
+  await edge?.proc.stop();
+  await gateway?.close();
+});
+
+const sizes = Array.from({ length: 20 }, (_, i) => 17 * MiB + Math.floor((i * 15 * MiB) / 19));
+
+describe('early answers reach a client still sending its body', () => {
+  it('20 concurrent `Connection: close` clients sending 17–32 MB over a 16 MB limit: 20 × 413', async () => {
+    const answers = await Promise.allSettled(
+      sizes.map((bodyBytes) => sendBody(edge.url, { path: '/api/v1/files', bodyBytes })),
+    );
+    const outcomes = answers.map((a) =>
+      a.status === 'fulfilled' ? a.value.status : (a.reason as NodeJS.ErrnoException).code,
+    );
+    expect(outcomes).toEqual(sizes.map(() => 413));
+  });
+
+  it('20 concurrent clients that write the whole body before reading: 20 × 413, no write error', async () => {
+    const answers = await Promise.allSettled(
+      sizes.map((bodyBytes, i) =>
+        sendBody(edge.url, {
+          path: '/api/v1/files',
+          bodyBytes,
+          keepWriting: true,
+          keepAlive: i % 2 === 1,
+        }),
+      ),
+    );
+    const outcomes = answers.map((a) =>
+      a.status === 'fulfilled'
+        ? (a.value.writeError?.code ?? a.value.status)
+        : (a.reason as NodeJS.ErrnoException).code,
+    );
+    expect(outcomes).toEqual(sizes.map(() => 413));
+  });
+
+  it('an answer found mid-body (the streaming limit) and a Repr-Digest hit', async () => {
+    const midBody = await sendBody(edge.url, {
+      path: '/api/v1/files/stream-limit',
+      bodyBytes: 24 * MiB,
+      keepWriting: true,
+    });
+    expect([midBody.status, midBody.writeError?.code]).toEqual([413, undefined]);
+    expect(JSON.parse(midBody.body)).toMatchObject({ upstream: 'gateway' });
+
+    const hit = await sendBody(edge.url, {
+      path: '/api/v1/files',
+      bodyBytes: 12 * MiB,
+      headers: { 'repr-digest': 'sha-256=:x:' },
+      keepWriting: true,
+    });
+    expect([hit.status, hit.writeError?.code]).toEqual([200, undefined]);
+    // Answered before the body was sent, not after.
+    expect(hit.sentBeforeAnswer).toBeLessThan(12 * MiB);
+  });
+
+  it('a keep-alive connection that got an early answer serves the next request', async () => {
+    const conn = await RawConnection.open(edge.url);
+    const early = await conn.send({
+      path: '/api/v1/files',
+      bodyBytes: 20 * MiB,
+      keepWriting: true,
+      keepAlive: true,
+    });
+    expect([early.status, early.writeError?.code]).toEqual([413, undefined]);
+    expect(early.headers.connection).toBe('keep-alive');
+    const next = await conn.send({ path: '/api/v1/files', bodyBytes: 1024, keepAlive: true });
+    expect(next.status).toBe(200);
+    expect(JSON.parse(next.body)).toMatchObject({ size: 1024 });
+    conn.close();
+  });
+
+  it('a `Connection: close` client that wrote its whole body gets the connection closed after', async () => {
+    const conn = await RawConnection.open(edge.url);
+    const res = await conn.send({ path: '/api/v1/files', bodyBytes: 20 * MiB, keepWriting: true });
+    expect([res.status, res.writeError?.code]).toEqual([413, undefined]);
+    await conn.closed;
+    expect(conn.ended).toBe(true);
+    expect(conn.error).toBeUndefined();
+  });
+});
+
+describe('draining after an early answer is bounded', () => {
+  it(`a client that stops sending is dropped after ${LINGER_MS} ms`, async () => {
+    const conn = await RawConnection.open(edge.url);
+    const res = await conn.send({
+      path: '/api/v1/files',
+      bodyBytes: 20 * MiB,
+      stallAfter: 4 * MiB,
+      keepAlive: true,
+    });
+    expect(res.status).toBe(413);
+    const started = Date.now();
+    await conn.closed;
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThan(LINGER_MS - 1_000);
+    expect(waited).toBeLessThan(LINGER_MS + 3_000);
+  }, 20_000);
+
+  it(`a client that keeps sending is dropped after ${LINGER_BYTES / MiB} MiB more`, async () => {
+    const before = gateway.bodyBytes;
+    const res = await sendBody(edge.url, {
+      path: '/api/v1/files',
+      bodyBytes: 1024 * MiB,
+      keepWriting: true,
+      keepAlive: true,
+    });
+    expect(res.status).toBe(413);
+    expect(res.writeError?.code).toMatch(/^(EPIPE|ECONNRESET)$/);
+    // Cut after the bound (plus what the socket buffers hold), not before, not much after.
+    expect(res.sent).toBeGreaterThan(LINGER_BYTES);
+    expect(res.sent).toBeLessThan(LINGER_BYTES + 64 * MiB);
+    // The edge forwarded little of it to the upstream, and stopped reading well before 1 GiB.
+    expect(gateway.bodyBytes - before).toBeLessThan(LINGER_BYTES);
+  }, 30_000);
+});
