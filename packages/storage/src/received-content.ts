@@ -31,6 +31,11 @@ export interface ReceiveOptions {
 // and a promise per step) and costs visibly more CPU per small file.
 const writeFile = promisify(writeFileCallback);
 
+// How much of a large body may wait for the disk before the client is paused. With the default
+// 16 KiB every 64 KiB socket read paused the body until its write finished; with room for a few
+// reads, receiving, hashing and writing overlap, and queued chunks go out in one writev.
+const WRITE_BUFFER_BYTES = 1024 * 1024;
+
 function newTempPath(root: string): string {
   return join(tempDir(root), `${Date.now()}-${randomBytes(8).toString('hex')}.part`);
 }
@@ -120,7 +125,7 @@ async function receiveIntoFile(
 ): Promise<ReceivedContent> {
   const path = newTempPath(root);
   try {
-    const file = createWriteStream(path, { flags: 'wx' });
+    const file = createWriteStream(path, { flags: 'wx', highWaterMark: WRITE_BUFFER_BYTES });
     for (const chunk of head) file.write(chunk);
     await pipeline(source, meter, file, opts.signal ? { signal: opts.signal } : {});
   } catch (err) {
