@@ -1,47 +1,34 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createTestDatabase, type TestDatabase } from '@scanner/db/testing';
-import { createTestRedis, type TestRedis } from '@scanner/redis/testing';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   blobExists,
   DAY_MS,
   fileRow,
-  mountTmpfs,
-  resetState,
   seedContent,
   silentLog,
   type TestJanitor,
-  type TmpfsVolume,
   testJanitor,
   testSettings,
+  useJanitorFixture,
 } from '../test/support.js';
 import { tokenMatches } from './admin-routes.js';
 import { createApp } from './app.js';
 
 const TOKEN = 'correct-horse-battery-staple';
 
-let t: TestDatabase;
-let r: TestRedis;
-let volume: TmpfsVolume;
+const fx = useJanitorFixture({ resetEachTest: true });
 const servers: Server[] = [];
 
-beforeAll(async () => {
-  [t, r, volume] = await Promise.all([createTestDatabase(), createTestRedis(), mountTmpfs(8)]);
-});
 afterAll(async () => {
   await Promise.allSettled(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  await Promise.allSettled([t?.drop(), r?.cleanup(), volume?.unmount()]);
-});
-beforeEach(async () => {
-  await resetState(t.db, volume.root);
 });
 
 async function startApp(adminToken: string | null) {
-  const tj: TestJanitor = testJanitor(t.db, r, testSettings(volume.root));
+  const tj: TestJanitor = testJanitor(fx.t.db, fx.r, testSettings(fx.volume.root));
   const lifecycle = { shuttingDown: false };
   const app = createApp({
-    db: t.db,
+    db: fx.t.db,
     log: silentLog,
     registry: tj.registry,
     lifecycle,
@@ -76,18 +63,18 @@ describe('POST /admin/cleanup', () => {
     ],
   ])('answers 401 problem+json with WWW-Authenticate for %s', async (_name, headers, challenge) => {
     const { base } = await startApp(TOKEN);
-    const sha = await seedContent(t.db, volume.root, 'completed', 30 * DAY_MS);
+    const sha = await seedContent(fx.t.db, fx.volume.root, 'completed', 30 * DAY_MS);
     const res = await fetch(`${base}/admin/cleanup`, { method: 'POST', headers });
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toMatch(challenge);
     expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(await res.json()).toMatchObject({ status: 401, title: 'Unauthorized' });
-    expect(await blobExists(volume.root, sha)).toBe(true);
+    expect(await blobExists(fx.volume.root, sha)).toBe(true);
   });
 
   it('runs a pass with the right token and reports what it did', async () => {
     const { base } = await startApp(TOKEN);
-    const sha = await seedContent(t.db, volume.root, 'completed', 30 * DAY_MS);
+    const sha = await seedContent(fx.t.db, fx.volume.root, 'completed', 30 * DAY_MS);
     const res = await fetch(`${base}/admin/cleanup`, { method: 'POST', headers: bearer(TOKEN) });
     expect(res.status).toBe(200);
     const body = (await res.json()) as {
@@ -112,13 +99,13 @@ describe('POST /admin/cleanup', () => {
     });
     expect(body.duration_seconds).toBeGreaterThanOrEqual(0);
     expect(Date.parse(body.started_at)).not.toBeNaN();
-    expect(await blobExists(volume.root, sha)).toBe(false);
-    expect((await fileRow(t.db, sha)).blob_present).toBe(false);
+    expect(await blobExists(fx.volume.root, sha)).toBe(false);
+    expect((await fileRow(fx.t.db, sha)).blob_present).toBe(false);
   });
 
   it('with ?dry_run=true reports what would go and deletes nothing', async () => {
     const { base } = await startApp(TOKEN);
-    const sha = await seedContent(t.db, volume.root, 'completed', 30 * DAY_MS);
+    const sha = await seedContent(fx.t.db, fx.volume.root, 'completed', 30 * DAY_MS);
     const res = await fetch(`${base}/admin/cleanup?dry_run=true`, {
       method: 'POST',
       headers: bearer(TOKEN),
@@ -130,8 +117,8 @@ describe('POST /admin/cleanup', () => {
       bytes_deleted: 1000,
       usage_after: null,
     });
-    expect(await blobExists(volume.root, sha)).toBe(true);
-    expect((await fileRow(t.db, sha)).blob_present).toBe(true);
+    expect(await blobExists(fx.volume.root, sha)).toBe(true);
+    expect((await fileRow(fx.t.db, sha)).blob_present).toBe(true);
   });
 
   it('rejects a dry_run that is neither true nor false', async () => {

@@ -1,7 +1,5 @@
 // Two janitor replicas, each with its own connection pool, against one database.
 import { createDb, type Db } from '@scanner/db';
-import { createTestDatabase, type TestDatabase } from '@scanner/db/testing';
-import { createTestRedis, type TestRedis } from '@scanner/redis/testing';
 import { waitFor } from '@scanner/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,27 +9,22 @@ import {
   gate,
   insertJob,
   metricValue,
-  mountTmpfs,
   seedContent,
-  type TmpfsVolume,
   testJanitor,
   testSettings,
+  useJanitorFixture,
 } from '../test/support.js';
 
-let t: TestDatabase;
-let r: TestRedis;
-let volume: TmpfsVolume;
+const fx = useJanitorFixture();
 let dbA: Db;
 let dbB: Db;
 
 beforeAll(async () => {
-  [t, r, volume] = await Promise.all([createTestDatabase(), createTestRedis(), mountTmpfs(8)]);
-  dbA = createDb({ url: t.url, poolMax: 3 });
-  dbB = createDb({ url: t.url, poolMax: 3 });
+  dbA = createDb({ url: fx.t.url, poolMax: 3 });
+  dbB = createDb({ url: fx.t.url, poolMax: 3 });
 });
 afterAll(async () => {
   await Promise.allSettled([dbA?.destroy(), dbB?.destroy()]);
-  await Promise.allSettled([t?.drop(), r?.cleanup(), volume?.unmount()]);
 });
 
 async function advisoryLocksHeld(): Promise<number> {
@@ -39,26 +32,26 @@ async function advisoryLocksHeld(): Promise<number> {
     select count(*)::int as n from pg_locks
     where locktype = 'advisory' and granted
       and database = (select oid from pg_database where datname = current_database())`.execute(
-    t.db,
+    fx.t.db,
   );
   return rows[0]?.n ?? 0;
 }
 
 describe('cleanup lock across replicas', () => {
   it('while one replica runs a pass, another one skips', async () => {
-    const old = await seedContent(t.db, volume.root, 'completed', 30 * DAY_MS);
-    await insertJob(t.db, {
+    const old = await seedContent(fx.t.db, fx.volume.root, 'completed', 30 * DAY_MS);
+    await insertJob(fx.t.db, {
       sha256: old,
       status: 'completed',
       expiresAt: new Date(Date.now() - 1000),
     });
-    const a = testJanitor(dbA, r, testSettings(volume.root));
-    const b = testJanitor(dbB, r, testSettings(volume.root));
+    const a = testJanitor(dbA, fx.r, testSettings(fx.volume.root));
+    const b = testJanitor(dbB, fx.r, testSettings(fx.volume.root));
 
     // Park replica A inside its pass: its job-expiry step waits behind this table lock.
     const release = gate();
     const locked = gate();
-    const blocker = t.db.transaction().execute(async (trx) => {
+    const blocker = fx.t.db.transaction().execute(async (trx) => {
       await sql`lock table jobs in access exclusive mode`.execute(trx);
       locked.open();
       await release.opened;
@@ -82,7 +75,7 @@ describe('cleanup lock across replicas', () => {
     expect(reportA.outcome).toBe('completed');
     expect(reportA.filesDeleted).toBe(1);
     expect(reportA.jobsExpired).toBe(1);
-    expect(await blobExists(volume.root, old)).toBe(false);
+    expect(await blobExists(fx.volume.root, old)).toBe(false);
     expect(await advisoryLocksHeld()).toBe(0);
 
     // The lock is free again: B runs now.
@@ -90,11 +83,11 @@ describe('cleanup lock across replicas', () => {
   });
 
   it('of two passes started together exactly one runs', async () => {
-    const a = testJanitor(dbA, r, testSettings(volume.root));
-    const b = testJanitor(dbB, r, testSettings(volume.root));
+    const a = testJanitor(dbA, fx.r, testSettings(fx.volume.root));
+    const b = testJanitor(dbB, fx.r, testSettings(fx.volume.root));
     const release = gate();
     const locked = gate();
-    const blocker = t.db.transaction().execute(async (trx) => {
+    const blocker = fx.t.db.transaction().execute(async (trx) => {
       await sql`lock table jobs in access exclusive mode`.execute(trx);
       locked.open();
       await release.opened;

@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { contentPath, type StorageTier } from '@scanner/core';
-import { createTestDatabase, type TestDatabase } from '@scanner/db/testing';
-import { createTestRedis, type TestRedis } from '@scanner/redis/testing';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   blobExists,
   DAY_MS,
@@ -11,33 +9,19 @@ import {
   fillVolumeTo,
   HOUR_MS,
   metricValue,
-  mountTmpfs,
   RESULTS,
-  resetState,
   seedContent,
-  type TmpfsVolume,
   testJanitor,
   testSettings,
+  useJanitorFixture,
 } from '../test/support.js';
 
-let t: TestDatabase;
-let r: TestRedis;
-let volume: TmpfsVolume;
-
-beforeAll(async () => {
-  [t, r, volume] = await Promise.all([createTestDatabase(), createTestRedis(), mountTmpfs(8)]);
-});
-afterAll(async () => {
-  await Promise.allSettled([t?.drop(), r?.cleanup(), volume?.unmount()]);
-});
-beforeEach(async () => {
-  await resetState(t.db, volume.root);
-});
+const fx = useJanitorFixture({ resetEachTest: true });
 
 /** One content per age; the tier decides which of them are past retention. */
 async function seedAges() {
-  const { db } = t;
-  const root = volume.root;
+  const { db } = fx.t;
+  const root = fx.volume.root;
   return {
     completed8d: await seedContent(db, root, 'completed', 8 * DAY_MS),
     failed8d: await seedContent(db, root, 'failed', 8 * DAY_MS),
@@ -85,9 +69,9 @@ describe('tiered retention on a real volume', () => {
     '$tier ($fillTo full) deletes content last uploaded more than its retention ago',
     async (c) => {
       const seeded = await seedAges();
-      const usage = await fillVolumeTo(volume.root, c.fillTo);
+      const usage = await fillVolumeTo(fx.volume.root, c.fillTo);
       expect(usage.usedRatio).toBeGreaterThanOrEqual(c.fillTo);
-      const { janitor, registry } = testJanitor(t.db, r, testSettings(volume.root));
+      const { janitor, registry } = testJanitor(fx.t.db, fx.r, testSettings(fx.volume.root));
 
       const report = await janitor.runPass({ trigger: 'admin' });
 
@@ -101,13 +85,13 @@ describe('tiered retention on a real volume', () => {
 
       for (const [name, sha256] of Object.entries(seeded) as Array<[keyof Seeded, string]>) {
         const deleted = c.gone.includes(name);
-        expect(await blobExists(volume.root, sha256), `${name} file`).toBe(!deleted);
-        const row = await fileRow(t.db, sha256);
+        expect(await blobExists(fx.volume.root, sha256), `${name} file`).toBe(!deleted);
+        const row = await fileRow(fx.t.db, sha256);
         expect(row.blob_present, `${name} blob_present`).toBe(!deleted);
         expect(row.blob_deleted_at === null, `${name} blob_deleted_at`).toBe(!deleted);
       }
       // Results outlive their files.
-      const gone = await fileRow(t.db, seeded.completed8d);
+      const gone = await fileRow(fx.t.db, seeded.completed8d);
       expect(gone.scan_status).toBe('completed');
       expect(gone.results).toEqual(JSON.parse(RESULTS));
 
@@ -133,48 +117,50 @@ describe('tiered retention on a real volume', () => {
   );
 
   it('never deletes pending or processing content, even at emergency with everything ancient', async () => {
-    const pending = await seedContent(t.db, volume.root, 'pending', 365 * DAY_MS);
-    const processing = await seedContent(t.db, volume.root, 'processing', 365 * DAY_MS);
-    await fillVolumeTo(volume.root, 0.99);
-    const { janitor } = testJanitor(t.db, r, testSettings(volume.root));
+    const pending = await seedContent(fx.t.db, fx.volume.root, 'pending', 365 * DAY_MS);
+    const processing = await seedContent(fx.t.db, fx.volume.root, 'processing', 365 * DAY_MS);
+    await fillVolumeTo(fx.volume.root, 0.99);
+    const { janitor } = testJanitor(fx.t.db, fx.r, testSettings(fx.volume.root));
     const report = await janitor.runPass({ trigger: 'admin' });
     expect(report.storage?.tier).toBe('emergency');
     expect(report.filesDeleted).toBe(0);
-    expect(await blobExists(volume.root, pending)).toBe(true);
-    expect(await blobExists(volume.root, processing)).toBe(true);
+    expect(await blobExists(fx.volume.root, pending)).toBe(true);
+    expect(await blobExists(fx.volume.root, processing)).toBe(true);
   });
 
   it('works through more expired content than one batch holds', async () => {
     const shas = [];
     for (let i = 0; i < 23; i++)
-      shas.push(await seedContent(t.db, volume.root, 'completed', 10 * DAY_MS, randomBytes(100)));
-    const { janitor } = testJanitor(t.db, r, testSettings(volume.root, { batchSize: 4 }));
+      shas.push(
+        await seedContent(fx.t.db, fx.volume.root, 'completed', 10 * DAY_MS, randomBytes(100)),
+      );
+    const { janitor } = testJanitor(fx.t.db, fx.r, testSettings(fx.volume.root, { batchSize: 4 }));
     const report = await janitor.runPass({ trigger: 'admin' });
     expect(report.filesDeleted).toBe(23);
-    for (const sha of shas) expect(await blobExists(volume.root, sha)).toBe(false);
+    for (const sha of shas) expect(await blobExists(fx.volume.root, sha)).toBe(false);
   });
 
   it('corrects a row that says stored when the file is already gone', async () => {
-    const sha = await seedContent(t.db, volume.root, 'completed', 10 * DAY_MS);
-    await rm(contentPath(volume.root, sha));
-    const { janitor } = testJanitor(t.db, r, testSettings(volume.root));
+    const sha = await seedContent(fx.t.db, fx.volume.root, 'completed', 10 * DAY_MS);
+    await rm(contentPath(fx.volume.root, sha));
+    const { janitor } = testJanitor(fx.t.db, fx.r, testSettings(fx.volume.root));
     const report = await janitor.runPass({ trigger: 'admin' });
     expect(report.filesDeleted).toBe(0);
-    expect((await fileRow(t.db, sha)).blob_present).toBe(false);
+    expect((await fileRow(fx.t.db, sha)).blob_present).toBe(false);
   });
 
   it('a dry run reports what the pass would delete and deletes nothing', async () => {
     const seeded = await seedAges();
-    await fillVolumeTo(volume.root, 0.87);
-    const { janitor, registry } = testJanitor(t.db, r, testSettings(volume.root));
+    await fillVolumeTo(fx.volume.root, 0.87);
+    const { janitor, registry } = testJanitor(fx.t.db, fx.r, testSettings(fx.volume.root));
     const report = await janitor.runPass({ trigger: 'admin', dryRun: true });
     expect(report.dryRun).toBe(true);
     expect(report.storage?.tier).toBe('warning');
     expect(report.filesDeleted).toBe(3);
     expect(report.bytesDeleted).toBe(3000);
     for (const sha256 of Object.values(seeded)) {
-      expect(await blobExists(volume.root, sha256)).toBe(true);
-      expect((await fileRow(t.db, sha256)).blob_present).toBe(true);
+      expect(await blobExists(fx.volume.root, sha256)).toBe(true);
+      expect((await fileRow(fx.t.db, sha256)).blob_present).toBe(true);
     }
     expect(await metricValue(registry, 'scanner_janitor_files_deleted_total')).toBe(0);
   });

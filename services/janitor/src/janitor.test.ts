@@ -1,38 +1,26 @@
-import { createTestDatabase, type TestDatabase } from '@scanner/db/testing';
-import { createTestRedis, type TestRedis } from '@scanner/redis/testing';
 import { waitFor } from '@scanner/testing';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   blobExists,
   DAY_MS,
   gate,
   metricValue,
-  mountTmpfs,
   seedContent,
-  type TmpfsVolume,
   testJanitor,
   testSettings,
+  useJanitorFixture,
 } from '../test/support.js';
 
-let t: TestDatabase;
-let r: TestRedis;
-let volume: TmpfsVolume;
-
-beforeAll(async () => {
-  [t, r, volume] = await Promise.all([createTestDatabase(), createTestRedis(), mountTmpfs(8)]);
-});
-afterAll(async () => {
-  await Promise.allSettled([t?.drop(), r?.cleanup(), volume?.unmount()]);
-});
+const fx = useJanitorFixture();
 
 describe('periodic loop', () => {
   it('runs a pass at start and then every interval', async () => {
-    const sha = await seedContent(t.db, volume.root, 'completed', 30 * DAY_MS);
-    const { janitor, registry } = testJanitor(t.db, r, testSettings(volume.root), 50);
+    const sha = await seedContent(fx.t.db, fx.volume.root, 'completed', 30 * DAY_MS);
+    const { janitor, registry } = testJanitor(fx.t.db, fx.r, testSettings(fx.volume.root), 50);
     janitor.start();
     try {
-      await waitFor(async () => !(await blobExists(volume.root, sha)), {
+      await waitFor(async () => !(await blobExists(fx.volume.root, sha)), {
         message: 'the first pass',
       });
       await waitFor(
@@ -49,10 +37,10 @@ describe('periodic loop', () => {
   });
 
   it('stop() waits for the pass in flight', async () => {
-    const { janitor } = testJanitor(t.db, r, testSettings(volume.root), 60_000);
+    const { janitor } = testJanitor(fx.t.db, fx.r, testSettings(fx.volume.root), 60_000);
     const release = gate();
     const locked = gate();
-    const blocker = t.db.transaction().execute(async (trx) => {
+    const blocker = fx.t.db.transaction().execute(async (trx) => {
       await sql`lock table jobs in access exclusive mode`.execute(trx);
       locked.open();
       await release.opened;
@@ -63,7 +51,7 @@ describe('periodic loop', () => {
       async () => {
         const { rows } = await sql<{ n: number }>`
           select count(*)::int as n from pg_stat_activity
-          where datname = current_database() and wait_event_type = 'Lock'`.execute(t.db);
+          where datname = current_database() and wait_event_type = 'Lock'`.execute(fx.t.db);
         return (rows[0]?.n ?? 0) > 0;
       },
       { message: 'the pass to wait on the jobs table' },
@@ -73,7 +61,7 @@ describe('periodic loop', () => {
       stopped = true;
     });
     // A round trip to Postgres: time enough for stop() to resolve if it did not wait.
-    await sql`select 1`.execute(t.db);
+    await sql`select 1`.execute(fx.t.db);
     expect(stopped).toBe(false);
     release.open();
     await blocker;

@@ -1,7 +1,6 @@
 // The real process: main.ts under tsx, configured only through the environment.
 import { fileURLToPath } from 'node:url';
-import { createTestDatabase, type TestDatabase } from '@scanner/db/testing';
-import { createTestRedis, TEST_REDIS_URL, type TestRedis } from '@scanner/redis/testing';
+import { TEST_REDIS_URL } from '@scanner/redis/testing';
 import {
   freePort,
   type ServiceProcess,
@@ -9,35 +8,22 @@ import {
   waitFor,
   waitForHttp,
 } from '@scanner/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  blobExists,
-  DAY_MS,
-  fileRow,
-  mountTmpfs,
-  seedContent,
-  type TmpfsVolume,
-} from '../test/support.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { blobExists, DAY_MS, fileRow, seedContent, useJanitorFixture } from '../test/support.js';
 
 const TOKEN = 'process-test-admin-token';
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 
-let t: TestDatabase;
-let r: TestRedis;
-let volume: TmpfsVolume;
+const fx = useJanitorFixture();
 let proc: ServiceProcess | undefined;
 
-beforeAll(async () => {
-  [t, r, volume] = await Promise.all([createTestDatabase(), createTestRedis(), mountTmpfs(8)]);
-});
 afterAll(async () => {
   await proc?.kill();
-  await Promise.allSettled([t?.drop(), r?.cleanup(), volume?.unmount()]);
 });
 
 describe('janitor process', () => {
   it('cleans periodically, answers over HTTP and exits 0 on SIGTERM', async () => {
-    const old = await seedContent(t.db, volume.root, 'completed', 30 * DAY_MS);
+    const old = await seedContent(fx.t.db, fx.volume.root, 'completed', 30 * DAY_MS);
     const port = await freePort();
     proc = startProcess(
       'janitor',
@@ -49,10 +35,10 @@ describe('janitor process', () => {
         LOG_LEVEL: 'info',
         HOST: '127.0.0.1',
         PORT: String(port),
-        DATABASE_URL: t.url,
+        DATABASE_URL: fx.t.url,
         REDIS_URL: TEST_REDIS_URL,
-        REDIS_KEY_PREFIX: r.prefix,
-        FILE_STORAGE_PATH: volume.root,
+        REDIS_KEY_PREFIX: fx.r.prefix,
+        FILE_STORAGE_PATH: fx.volume.root,
         ADMIN_TOKEN: TOKEN,
         CLEANUP_INTERVAL_SECONDS: '0.2',
         SHUTDOWN_TIMEOUT_MS: '10000',
@@ -62,10 +48,10 @@ describe('janitor process', () => {
     await waitForHttp(`${base}/readyz`, 30_000, proc);
 
     // The loop runs without being asked.
-    await waitFor(async () => (await fileRow(t.db, old)).blob_present === false, {
+    await waitFor(async () => (await fileRow(fx.t.db, old)).blob_present === false, {
       message: 'a scheduled pass',
     });
-    expect(await blobExists(volume.root, old)).toBe(false);
+    expect(await blobExists(fx.volume.root, old)).toBe(false);
 
     const unauthorized = await fetch(`${base}/admin/cleanup`, { method: 'POST' });
     expect(unauthorized.status).toBe(401);

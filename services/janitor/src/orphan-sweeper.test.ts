@@ -2,9 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { contentPath, tempDir } from '@scanner/core';
-import { createTestDatabase, type TestDatabase } from '@scanner/db/testing';
-import { createTestRedis, type TestRedis } from '@scanner/redis/testing';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   age,
   blobExists,
@@ -15,42 +13,28 @@ import {
   HOUR_MS,
   insertContent,
   metricValue,
-  mountTmpfs,
-  resetState,
   storeBlob,
-  type TmpfsVolume,
   testJanitor,
   testSettings,
+  useJanitorFixture,
 } from '../test/support.js';
 
-let t: TestDatabase;
-let r: TestRedis;
-let volume: TmpfsVolume;
-
-beforeAll(async () => {
-  [t, r, volume] = await Promise.all([createTestDatabase(), createTestRedis(), mountTmpfs(8)]);
-});
-afterAll(async () => {
-  await Promise.allSettled([t?.drop(), r?.cleanup(), volume?.unmount()]);
-});
-beforeEach(async () => {
-  await resetState(t.db, volume.root);
-});
+const fx = useJanitorFixture({ resetEachTest: true });
 
 /** A file at a content address, last modified `ageMs` ago. */
 async function blobAged(ageMs: number): Promise<string> {
-  const sha256 = await storeBlob(volume.root, randomBytes(1000));
-  await age(contentPath(volume.root, sha256), ageMs);
+  const sha256 = await storeBlob(fx.volume.root, randomBytes(1000));
+  await age(contentPath(fx.volume.root, sha256), ageMs);
   return sha256;
 }
 
-const settings = () => testSettings(volume.root, { tempMaxAgeMs: HOUR_MS });
+const settings = () => testSettings(fx.volume.root, { tempMaxAgeMs: HOUR_MS });
 
 describe('orphan sweep', () => {
   it('removes old files no content claims, and only those', async () => {
     const noRow = await blobAged(2 * HOUR_MS);
     const rowSaysGone = await blobAged(2 * HOUR_MS);
-    await insertContent(t.db, {
+    await insertContent(fx.t.db, {
       sha256: rowSaysGone,
       status: 'completed',
       ageMs: 30 * DAY_MS,
@@ -58,35 +42,35 @@ describe('orphan sweep', () => {
     });
     const freshNoRow = await blobAged(60_000);
     const claimed = await blobAged(2 * HOUR_MS);
-    await insertContent(t.db, { sha256: claimed, status: 'completed', ageMs: HOUR_MS });
+    await insertContent(fx.t.db, { sha256: claimed, status: 'completed', ageMs: HOUR_MS });
     // Not content addresses: never touched.
-    const junk = join(dirname(contentPath(volume.root, claimed)), 'notes.txt');
+    const junk = join(dirname(contentPath(fx.volume.root, claimed)), 'notes.txt');
     await writeFile(junk, 'hello');
     await age(junk, 5 * DAY_MS);
     const misplacedSha = createHash('sha256').update('misplaced').digest('hex');
-    const misplaced = join(volume.root, '00', '00', misplacedSha);
+    const misplaced = join(fx.volume.root, '00', '00', misplacedSha);
     await mkdir(dirname(misplaced), { recursive: true });
     await writeFile(misplaced, 'x');
     await age(misplaced, 5 * DAY_MS);
 
-    const { janitor, registry } = testJanitor(t.db, r, settings());
+    const { janitor, registry } = testJanitor(fx.t.db, fx.r, settings());
     const report = await janitor.runPass({ trigger: 'admin' });
 
     expect(report.orphanFilesRemoved).toBe(2);
     expect(report.orphanBytesRemoved).toBe(2000);
-    expect(await blobExists(volume.root, noRow)).toBe(false);
-    expect(await blobExists(volume.root, rowSaysGone)).toBe(false);
-    expect(await blobExists(volume.root, freshNoRow)).toBe(true);
-    expect(await blobExists(volume.root, claimed)).toBe(true);
+    expect(await blobExists(fx.volume.root, noRow)).toBe(false);
+    expect(await blobExists(fx.volume.root, rowSaysGone)).toBe(false);
+    expect(await blobExists(fx.volume.root, freshNoRow)).toBe(true);
+    expect(await blobExists(fx.volume.root, claimed)).toBe(true);
     expect(await exists(junk)).toBe(true);
     expect(await exists(misplaced)).toBe(true);
     // The row that said "gone" keeps saying so (and keeps its results).
-    expect(await fileRow(t.db, rowSaysGone)).toMatchObject({
+    expect(await fileRow(fx.t.db, rowSaysGone)).toMatchObject({
       blob_present: false,
       scan_status: 'completed',
     });
     // Nothing is left behind where orphans were moved aside.
-    expect((await readdir(tempDir(volume.root))).filter((n) => n.startsWith('orphan-'))).toEqual(
+    expect((await readdir(tempDir(fx.volume.root))).filter((n) => n.startsWith('orphan-'))).toEqual(
       [],
     );
     expect(await metricValue(registry, 'scanner_janitor_orphan_files_removed_total')).toBe(2);
@@ -94,7 +78,7 @@ describe('orphan sweep', () => {
 
   it('leaves a file alone while an upload holds its row', async () => {
     const sha = await blobAged(2 * HOUR_MS);
-    await insertContent(t.db, {
+    await insertContent(fx.t.db, {
       sha256: sha,
       status: 'failed',
       ageMs: 30 * DAY_MS,
@@ -102,7 +86,7 @@ describe('orphan sweep', () => {
     });
     const held = gate();
     const release = gate();
-    const upload = t.db.transaction().execute(async (trx) => {
+    const upload = fx.t.db.transaction().execute(async (trx) => {
       await trx
         .selectFrom('files')
         .select('sha256')
@@ -113,47 +97,47 @@ describe('orphan sweep', () => {
       await release.opened;
     });
     await held.opened;
-    const { janitor } = testJanitor(t.db, r, settings());
+    const { janitor } = testJanitor(fx.t.db, fx.r, settings());
     const report = await janitor.runPass({ trigger: 'admin' });
     release.open();
     await upload;
     expect(report.orphanFilesRemoved).toBe(0);
-    expect(await blobExists(volume.root, sha)).toBe(true);
+    expect(await blobExists(fx.volume.root, sha)).toBe(true);
   });
 
   it('prunes fan-out directories left empty for longer than the bound', async () => {
-    const emptyOld = join(volume.root, 'aa', 'bb');
-    const emptyFresh = join(volume.root, 'cc', 'dd');
-    const other = join(volume.root, 'lost+found');
+    const emptyOld = join(fx.volume.root, 'aa', 'bb');
+    const emptyFresh = join(fx.volume.root, 'cc', 'dd');
+    const other = join(fx.volume.root, 'lost+found');
     await mkdir(emptyOld, { recursive: true });
     await mkdir(emptyFresh, { recursive: true });
     await mkdir(other);
     await age(emptyOld, 2 * HOUR_MS);
     await age(other, 2 * HOUR_MS);
     const kept = await blobAged(2 * HOUR_MS);
-    await insertContent(t.db, { sha256: kept, status: 'completed', ageMs: HOUR_MS });
-    await age(dirname(contentPath(volume.root, kept)), 2 * HOUR_MS);
+    await insertContent(fx.t.db, { sha256: kept, status: 'completed', ageMs: HOUR_MS });
+    await age(dirname(contentPath(fx.volume.root, kept)), 2 * HOUR_MS);
 
-    const { janitor } = testJanitor(t.db, r, settings());
+    const { janitor } = testJanitor(fx.t.db, fx.r, settings());
     const report = await janitor.runPass({ trigger: 'admin' });
 
     expect(await exists(emptyOld)).toBe(false);
     expect(await exists(emptyFresh)).toBe(true);
     expect(await exists(other)).toBe(true);
-    expect(await blobExists(volume.root, kept)).toBe(true);
+    expect(await blobExists(fx.volume.root, kept)).toBe(true);
     // Removing aa/bb touched aa: it goes at a later pass, once it too has been empty long enough.
-    expect(await exists(join(volume.root, 'aa'))).toBe(true);
+    expect(await exists(join(fx.volume.root, 'aa'))).toBe(true);
     expect(report.dirsPruned).toBe(1);
-    await age(join(volume.root, 'aa'), 2 * HOUR_MS);
+    await age(join(fx.volume.root, 'aa'), 2 * HOUR_MS);
     expect((await janitor.runPass({ trigger: 'admin' })).dirsPruned).toBe(1);
-    expect(await exists(join(volume.root, 'aa'))).toBe(false);
+    expect(await exists(join(fx.volume.root, 'aa'))).toBe(false);
   });
 
   it('a dry run reports orphans and removes nothing', async () => {
     const orphan = await blobAged(2 * HOUR_MS);
-    const { janitor } = testJanitor(t.db, r, settings());
+    const { janitor } = testJanitor(fx.t.db, fx.r, settings());
     const report = await janitor.runPass({ trigger: 'admin', dryRun: true });
     expect(report.orphanFilesRemoved).toBe(1);
-    expect(await blobExists(volume.root, orphan)).toBe(true);
+    expect(await blobExists(fx.volume.root, orphan)).toBe(true);
   });
 });

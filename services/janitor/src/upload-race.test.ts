@@ -6,41 +6,30 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { contentPath } from '@scanner/core';
 import { createDb, type Db, type KnownContentUpload, recordKnownContentUpload } from '@scanner/db';
-import { createTestDatabase, type TestDatabase } from '@scanner/db/testing';
-import { createTestRedis, type TestRedis } from '@scanner/redis/testing';
 import { discardContent, receiveContent, storeContent } from '@scanner/storage';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   blobExists,
   DAY_MS,
   exists,
   fileRow,
   gate,
-  mountTmpfs,
-  resetState,
   seedContent,
-  type TmpfsVolume,
   testJanitor,
   testSettings,
+  useJanitorFixture,
 } from '../test/support.js';
 
-let t: TestDatabase;
-let r: TestRedis;
-let volume: TmpfsVolume;
+const fx = useJanitorFixture({ resetEachTest: true, tmpfsMb: 16 });
 /** The janitor's own pool, as in its own process. */
 let janitorDb: Db;
 
 beforeAll(async () => {
-  [t, r, volume] = await Promise.all([createTestDatabase(), createTestRedis(), mountTmpfs(16)]);
-  janitorDb = createDb({ url: t.url, poolMax: 4 });
+  janitorDb = createDb({ url: fx.t.url, poolMax: 4 });
 });
 afterAll(async () => {
   await janitorDb?.destroy();
-  await Promise.allSettled([t?.drop(), r?.cleanup(), volume?.unmount()]);
-});
-beforeEach(async () => {
-  await resetState(t.db, volume.root);
 });
 
 /**
@@ -52,11 +41,11 @@ async function duplicateUpload(
   bytes: Buffer,
   whileLocked: () => Promise<void> = async () => {},
 ): Promise<KnownContentUpload> {
-  const temp = await receiveContent(Readable.from([bytes]), volume.root);
+  const temp = await receiveContent(Readable.from([bytes]), fx.volume.root);
   let placed = false;
   try {
     return await recordKnownContentUpload(
-      t.db,
+      fx.t.db,
       {
         jobId: randomUUID(),
         sha256: temp.sha256,
@@ -67,7 +56,7 @@ async function duplicateUpload(
       },
       async () => {
         await whileLocked();
-        await storeContent(temp, volume.root);
+        await storeContent(temp, fx.volume.root);
         placed = true;
       },
     );
@@ -82,7 +71,7 @@ async function completedUploadHoldingLock(
   release: Promise<void>,
   locked: () => void,
 ) {
-  await t.db.transaction().execute(async (trx) => {
+  await fx.t.db.transaction().execute(async (trx) => {
     await trx
       .selectFrom('files')
       .select('scan_status')
@@ -115,9 +104,9 @@ async function completedUploadHoldingLock(
 describe('cleanup racing duplicate uploads', () => {
   it('skips failed content whose re-upload holds the row, and the re-upload keeps its file', async () => {
     const bytes = randomBytes(1000);
-    const failed = await seedContent(t.db, volume.root, 'failed', 30 * DAY_MS, bytes);
-    const bystander = await seedContent(t.db, volume.root, 'completed', 30 * DAY_MS);
-    const { janitor } = testJanitor(janitorDb, r, testSettings(volume.root));
+    const failed = await seedContent(fx.t.db, fx.volume.root, 'failed', 30 * DAY_MS, bytes);
+    const bystander = await seedContent(fx.t.db, fx.volume.root, 'completed', 30 * DAY_MS);
+    const { janitor } = testJanitor(janitorDb, fx.r, testSettings(fx.volume.root));
 
     const lockHeld = gate();
     const release = gate();
@@ -130,24 +119,24 @@ describe('cleanup racing duplicate uploads', () => {
     const report = await janitor.runPass({ trigger: 'admin' });
     expect(report.outcome).toBe('completed');
     expect(report.filesDeleted).toBe(1);
-    expect(await blobExists(volume.root, bystander)).toBe(false);
-    expect(await blobExists(volume.root, failed)).toBe(true);
+    expect(await blobExists(fx.volume.root, bystander)).toBe(false);
+    expect(await blobExists(fx.volume.root, failed)).toBe(true);
 
     release.open();
     expect((await upload).outcome).toBe('rescan');
-    const row = await fileRow(t.db, failed);
+    const row = await fileRow(fx.t.db, failed);
     expect(row.scan_status).toBe('pending');
     expect(row.blob_present).toBe(true);
-    expect(await blobExists(volume.root, failed)).toBe(true);
+    expect(await blobExists(fx.volume.root, failed)).toBe(true);
 
     // Pending now: no later pass touches it, however old its first upload.
     await janitor.runPass({ trigger: 'schedule' });
-    expect(await blobExists(volume.root, failed)).toBe(true);
+    expect(await blobExists(fx.volume.root, failed)).toBe(true);
   });
 
   it('skips completed content whose duplicate upload holds the row, then sees it recent', async () => {
-    const sha = await seedContent(t.db, volume.root, 'completed', 30 * DAY_MS);
-    const { janitor } = testJanitor(janitorDb, r, testSettings(volume.root));
+    const sha = await seedContent(fx.t.db, fx.volume.root, 'completed', 30 * DAY_MS);
+    const { janitor } = testJanitor(janitorDb, fx.r, testSettings(fx.volume.root));
     const lockHeld = gate();
     const release = gate();
     const upload = completedUploadHoldingLock(sha, release.opened, lockHeld.open);
@@ -156,24 +145,24 @@ describe('cleanup racing duplicate uploads', () => {
     release.open();
     await upload;
     expect((await janitor.runPass({ trigger: 'admin' })).filesDeleted).toBe(0);
-    expect(await blobExists(volume.root, sha)).toBe(true);
-    expect((await fileRow(t.db, sha)).blob_present).toBe(true);
+    expect(await blobExists(fx.volume.root, sha)).toBe(true);
+    expect((await fileRow(fx.t.db, sha)).blob_present).toBe(true);
   });
 
   it('a re-upload after deletion finds the blob gone and places its own bytes', async () => {
     const bytes = randomBytes(1000);
-    const sha = await seedContent(t.db, volume.root, 'failed', 30 * DAY_MS, bytes);
-    const { janitor } = testJanitor(janitorDb, r, testSettings(volume.root));
+    const sha = await seedContent(fx.t.db, fx.volume.root, 'failed', 30 * DAY_MS, bytes);
+    const { janitor } = testJanitor(janitorDb, fx.r, testSettings(fx.volume.root));
     expect((await janitor.runPass({ trigger: 'admin' })).filesDeleted).toBe(1);
-    expect((await fileRow(t.db, sha)).blob_present).toBe(false);
+    expect((await fileRow(fx.t.db, sha)).blob_present).toBe(false);
     expect((await duplicateUpload(bytes)).outcome).toBe('rescan');
-    const row = await fileRow(t.db, sha);
+    const row = await fileRow(fx.t.db, sha);
     expect(row).toMatchObject({
       scan_status: 'pending',
       blob_present: true,
       blob_deleted_at: null,
     });
-    expect(await blobExists(volume.root, sha)).toBe(true);
+    expect(await blobExists(fx.volume.root, sha)).toBe(true);
   });
 
   it.each([1, 2, 3])(
@@ -183,15 +172,19 @@ describe('cleanup racing duplicate uploads', () => {
       for (let i = 0; i < 120; i++) {
         const bytes = randomBytes(200 + i);
         const sha256 = await seedContent(
-          t.db,
-          volume.root,
+          fx.t.db,
+          fx.volume.root,
           i % 2 === 0 ? 'failed' : 'completed',
           30 * DAY_MS,
           bytes,
         );
         contents.push({ sha256, bytes });
       }
-      const { janitor } = testJanitor(janitorDb, r, testSettings(volume.root, { batchSize: 3 }));
+      const { janitor } = testJanitor(
+        janitorDb,
+        fx.r,
+        testSettings(fx.volume.root, { batchSize: 3 }),
+      );
 
       // Every content gets a duplicate upload, some two; all race one cleanup pass.
       const targets = [...contents, ...contents.filter((_, i) => i % 3 === 0)].sort(
@@ -206,22 +199,22 @@ describe('cleanup racing duplicate uploads', () => {
       expect(report.outcome).toBe('completed');
       expect(outcomes).toHaveLength(targets.length);
 
-      const rows = await t.db.selectFrom('files').selectAll().execute();
+      const rows = await fx.t.db.selectFrom('files').selectAll().execute();
       for (const row of rows) {
-        const onDisk = await exists(contentPath(volume.root, row.sha256));
+        const onDisk = await exists(contentPath(fx.volume.root, row.sha256));
         // The row tells the truth about the volume.
         expect(onDisk, `${row.sha256} (${row.scan_status}) on disk`).toBe(row.blob_present);
         // Content a job waits for is stored.
         if (row.scan_status === 'pending' || row.scan_status === 'processing')
           expect(onDisk).toBe(true);
       }
-      const waiting = await t.db
+      const waiting = await fx.t.db
         .selectFrom('jobs')
         .select('sha256')
         .where('status', 'in', ['pending', 'processing'])
         .execute();
       expect(waiting.length).toBeGreaterThan(0);
-      for (const job of waiting) expect(await blobExists(volume.root, job.sha256)).toBe(true);
+      for (const job of waiting) expect(await blobExists(fx.volume.root, job.sha256)).toBe(true);
 
       // The failed half went back to pending with their bytes; the completed half stay completed.
       expect(rows.filter((row) => row.scan_status === 'pending')).toHaveLength(60);

@@ -7,11 +7,13 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { contentPath, DEFAULT_TIER_POLICY, tempDir, type VolumeUsage } from '@scanner/core';
 import type { Db, ScanStatus } from '@scanner/db';
+import { createTestDatabase, type TestDatabase } from '@scanner/db/testing';
 import { Registry } from '@scanner/http-kit';
 import { createLogger, type Logger } from '@scanner/logging';
-import type { TestRedis } from '@scanner/redis/testing';
+import { createTestRedis, type TestRedis } from '@scanner/redis/testing';
 import { ensureVolumeLayout, measureVolume } from '@scanner/storage';
 import { sql } from 'kysely';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import type { CleanupSettings } from '../src/cleanup-pass.js';
 import { createJanitor, type Janitor } from '../src/janitor.js';
 
@@ -37,6 +39,52 @@ export async function mountTmpfs(sizeMb = 8): Promise<TmpfsVolume> {
       await rm(root, { recursive: true, force: true });
     },
   };
+}
+
+export interface JanitorFixture {
+  /** The file's own database; set by `beforeAll`. */
+  t: TestDatabase;
+  /** The file's own Redis key prefix; set by `beforeAll`. */
+  r: TestRedis;
+  /** The file's own tmpfs volume; set by `beforeAll`. */
+  volume: TmpfsVolume;
+}
+
+export interface JanitorFixtureOptions {
+  /** Empty the tables and the volume before each test (`resetState`). Default false. */
+  resetEachTest?: boolean;
+  /** Size of the tmpfs volume in MiB. Default 8. */
+  tmpfsMb?: number;
+}
+
+/**
+ * Registers the hooks that give a test file its own database, Redis prefix and tmpfs volume, and
+ * returns the object `beforeAll` fills in. Call it at the top level before the file's own hooks:
+ * its `beforeAll` then runs first, and since after-hooks run in reverse order (vitest's default
+ * `sequence.hooks: 'stack'`), the file's own `afterAll` releases what it opened before these are
+ * torn down.
+ */
+export function useJanitorFixture({
+  resetEachTest = false,
+  tmpfsMb = 8,
+}: JanitorFixtureOptions = {}): JanitorFixture {
+  const fx = {} as JanitorFixture;
+  beforeAll(async () => {
+    [fx.t, fx.r, fx.volume] = await Promise.all([
+      createTestDatabase(),
+      createTestRedis(),
+      mountTmpfs(tmpfsMb),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.allSettled([fx.t?.drop(), fx.r?.cleanup(), fx.volume?.unmount()]);
+  });
+  if (resetEachTest) {
+    beforeEach(async () => {
+      await resetState(fx.t.db, fx.volume.root);
+    });
+  }
+  return fx;
 }
 
 export function sha256Of(bytes: Buffer): string {
