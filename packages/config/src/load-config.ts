@@ -57,7 +57,7 @@ const envSchema = z.object({
   FILE_CACHE_TTL: int(1).default(86400),
   JOB_RETENTION_DAYS: z.coerce.number().gt(0).default(7),
   MAX_RETRIES: int(1, 1000).default(3),
-  WORKER_CONCURRENCY: int(1, 256).default(4),
+  WORKER_CONCURRENCY: int(1, 256).default(16),
   CLAIM_IDLE_MS: int(100).default(30_000),
   REPUBLISH_AFTER_MS: int(100).default(60_000),
   VERIFY_SCANS: flag.default(true),

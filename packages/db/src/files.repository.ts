@@ -1,5 +1,5 @@
 import type { LetterCounts } from '@scanner/core';
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import type { Db } from './db.js';
 import type { ScanStatus } from './schema.js';
 
@@ -31,74 +31,94 @@ export async function findScannedContent(
 }
 
 export type ScanStart =
-  | { kind: 'started'; attempt: number; sizeBytes: number; blobPresent: boolean }
+  | { kind: 'started'; attempt: number; sizeBytes: number }
   | { kind: 'finished' }
   | { kind: 'busy' }
   | { kind: 'unknown' };
 
+// The worker's hot statements as fixed texts: nothing to build or compile per call, and one
+// prepared statement each whatever the batch size (the arrays are single parameters).
+const CLAIM_SCANS =
+  'SELECT sha256, claimed, scan_status, attempt, size_bytes ' +
+  'FROM claim_scans($1::char(64)[], make_interval(secs => $2))';
+const FINISH_SCANS =
+  'SELECT sha256, job_ids FROM finish_scans($1::char(64)[], $2::jsonb[], $3::text[])';
+// Locked by key, status checked on the locked rows: see migration 0003 on why no status condition
+// goes next to the key lookup.
+const HEARTBEAT_SCANS = `
+  WITH locked AS MATERIALIZED (
+    SELECT sha256, scan_status FROM files
+    WHERE sha256 = ANY($1::char(64)[])
+    ORDER BY sha256
+    FOR UPDATE SKIP LOCKED
+  )
+  UPDATE files SET heartbeat_at = now()
+  WHERE sha256 = ANY(ARRAY(SELECT sha256 FROM locked WHERE scan_status = 'processing'))
+  RETURNING sha256`;
+
 /**
- * Claims the scan of one content for this worker, in one statement. A scan already running
- * elsewhere with a fresh heartbeat is left alone ('busy'), so a duplicate or republished message
- * never causes a second concurrent scan; a stale heartbeat means its worker died and the scan is
- * taken over. Jobs waiting on the content show `processing` with the attempt count (a job an upload
- * adds at this very moment may show `pending` until the scan finishes it: cosmetic, never lost).
+ * Claims the scans of many contents for this worker, in one call (`claim_scans`, see its
+ * migration). A scan already running elsewhere with a fresh heartbeat is left alone ('busy'), so a
+ * duplicate or republished message never causes a second concurrent scan; a stale heartbeat means
+ * its worker died and the scan is taken over. Jobs waiting on a claimed content show `processing`
+ * with the attempt count (a job an upload adds at this very moment may show `pending` until the
+ * scan finishes it: cosmetic, never lost). A content given twice is claimed once: the first
+ * occurrence gets the claim, the others 'busy'. One answer per given content, in order.
  */
-export async function startScan(db: Db, sha256: string, staleAfterMs: number): Promise<ScanStart> {
-  const { rows } = await sql<{
+export async function startScans(
+  db: Db,
+  sha256s: readonly string[],
+  staleAfterMs: number,
+): Promise<ScanStart[]> {
+  if (sha256s.length === 0) return [];
+  const unique = [...new Set(sha256s)];
+  const { rows } = await db.executeQuery<{
+    sha256: string;
+    claimed: boolean;
+    scan_status: ScanStatus;
     attempt: number | null;
-    size_bytes: number | null;
-    blob_present: boolean | null;
-    status: ScanStatus | null;
-  }>`
-    WITH claimed AS (
-      UPDATE files SET
-        scan_status = 'processing',
-        scan_attempts = scan_attempts + 1,
-        heartbeat_at = now(),
-        updated_at = now()
-      WHERE sha256 = ${sha256}
-        AND (scan_status = 'pending'
-          OR (scan_status = 'processing'
-            AND heartbeat_at < now() - make_interval(secs => ${staleAfterMs / 1000})))
-      RETURNING scan_attempts, size_bytes, blob_present
-    ), jobs_started AS (
-      UPDATE jobs SET status = 'processing', retry_count = claimed.scan_attempts, updated_at = now()
-      FROM claimed
-      WHERE jobs.sha256 = ${sha256} AND jobs.status IN ('pending', 'processing')
-    )
-    SELECT
-      (SELECT scan_attempts FROM claimed) AS attempt,
-      (SELECT size_bytes FROM claimed) AS size_bytes,
-      (SELECT blob_present FROM claimed) AS blob_present,
-      (SELECT scan_status FROM files WHERE sha256 = ${sha256}) AS status
-  `.execute(db);
-  const row = rows[0];
-  if (row?.attempt != null && row.size_bytes != null) {
-    return {
-      kind: 'started',
-      attempt: row.attempt,
-      sizeBytes: Number(row.size_bytes),
-      blobPresent: row.blob_present ?? true,
-    };
-  }
-  if (!row?.status) return { kind: 'unknown' };
-  return row.status === 'processing' ? { kind: 'busy' } : { kind: 'finished' };
+    size_bytes: number;
+  }>(CompiledQuery.raw(CLAIM_SCANS, [unique, staleAfterMs / 1000]));
+  const bySha = new Map(rows.map((r) => [r.sha256, r]));
+  const answered = new Set<string>();
+  return sha256s.map((sha256): ScanStart => {
+    const row = bySha.get(sha256);
+    if (!row) return { kind: 'unknown' };
+    if (row.claimed && row.attempt !== null) {
+      if (answered.has(sha256)) return { kind: 'busy' };
+      answered.add(sha256);
+      return { kind: 'started', attempt: row.attempt, sizeBytes: Number(row.size_bytes) };
+    }
+    return row.scan_status === 'processing' || row.scan_status === 'pending'
+      ? { kind: 'busy' }
+      : { kind: 'finished' };
+  });
 }
 
-/** Keeps a running scan's claim fresh; false when the scan is no longer ours to finish. */
-export async function heartbeatScan(db: Db, sha256: string): Promise<boolean> {
-  const r = await db
-    .updateTable('files')
-    .set({ heartbeat_at: sql`now()` })
-    .where('sha256', '=', sha256)
-    .where('scan_status', '=', 'processing')
-    .executeTakeFirst();
-  return r.numUpdatedRows > 0n;
+/** `startScans` for one content. */
+export async function startScan(db: Db, sha256: string, staleAfterMs: number): Promise<ScanStart> {
+  const [start] = await startScans(db, [sha256], staleAfterMs);
+  return start ?? { kind: 'unknown' };
+}
+
+/**
+ * Keeps running scans' claims fresh, in one statement; returns the contents refreshed. A row another
+ * transaction holds is skipped rather than waited on (it is being finished, or an upload is joining
+ * it for a moment): a heartbeat comes several times per staleness period, so the next one does it.
+ */
+export async function heartbeatScans(db: Db, sha256s: readonly string[]): Promise<string[]> {
+  if (sha256s.length === 0) return [];
+  const { rows } = await db.executeQuery<{ sha256: string }>(
+    CompiledQuery.raw(HEARTBEAT_SCANS, [[...sha256s]]),
+  );
+  return rows.map((r) => r.sha256);
 }
 
 export interface FinishedJobs {
   jobIds: string[];
 }
+
+export type ScanOutcome = { results: LetterCounts } | { error: string };
 
 /**
  * Records the outcome of a scan and finishes every job waiting on that content, atomically, in one
@@ -109,7 +129,7 @@ export interface FinishedJobs {
 export async function finishScan(
   db: Db,
   sha256: string,
-  outcome: { results: LetterCounts } | { error: string },
+  outcome: ScanOutcome,
 ): Promise<FinishedJobs | null> {
   const results = 'results' in outcome ? JSON.stringify(outcome.results) : null;
   const error = 'error' in outcome ? outcome.error : null;
@@ -118,6 +138,35 @@ export async function finishScan(
   `.execute(db);
   const row = rows[0];
   return row?.finished ? { jobIds: row.job_ids } : null;
+}
+
+/**
+ * `finishScan` for many contents in one call and one transaction (`finish_scans`, see its
+ * migration), with the same guarantees for each. One answer per given outcome, in order: the jobs
+ * finished, or null when that content was not waiting for a scan any more (and for every
+ * occurrence after the first of a content given twice).
+ */
+export async function finishScans(
+  db: Db,
+  outcomes: ReadonlyArray<{ sha256: string; outcome: ScanOutcome }>,
+): Promise<Array<FinishedJobs | null>> {
+  if (outcomes.length === 0) return [];
+  const seen = new Set<string>();
+  const first = outcomes.filter(({ sha256 }) => !seen.has(sha256) && seen.add(sha256));
+  const { rows } = await db.executeQuery<{ sha256: string; job_ids: string[] }>(
+    CompiledQuery.raw(FINISH_SCANS, [
+      first.map((o) => o.sha256),
+      first.map(({ outcome }) => ('results' in outcome ? JSON.stringify(outcome.results) : null)),
+      first.map(({ outcome }) => ('error' in outcome ? outcome.error : null)),
+    ]),
+  );
+  const bySha = new Map(rows.map((r) => [r.sha256, r.job_ids]));
+  return outcomes.map(({ sha256 }) => {
+    const jobIds = bySha.get(sha256);
+    if (!jobIds) return null;
+    bySha.delete(sha256);
+    return { jobIds };
+  });
 }
 
 /**
@@ -158,13 +207,21 @@ export async function findOverdueScans(
   return rows.map((r) => r.sha256);
 }
 
+/**
+ * Records that these contents were (re)published. Their rows are locked in content-address order,
+ * the order `claim_scans` and `finish_scans` lock in, so a republish pass and a worker's batch that
+ * share rows wait for each other rather than deadlock.
+ */
 export async function markPublished(db: Db, sha256s: string[]): Promise<void> {
   if (sha256s.length === 0) return;
-  await db
-    .updateTable('files')
-    .set({ published_at: sql`now()` })
-    .where('sha256', 'in', sha256s)
-    .execute();
+  await sql`
+    WITH locked AS MATERIALIZED (
+      SELECT sha256 FROM files WHERE sha256 = ANY(${sha256s}::char(64)[])
+      ORDER BY sha256
+      FOR UPDATE
+    )
+    UPDATE files SET published_at = now() FROM locked WHERE files.sha256 = locked.sha256
+  `.execute(db);
 }
 
 /** After a failed XADD: makes the content due for republishing at the next pass. */

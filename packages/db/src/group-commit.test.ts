@@ -63,7 +63,7 @@ describe('GroupCommit', () => {
 
   it('retries a failed batch item by item, so only the bad item fails', async () => {
     const r = recorder({ failWhen: (items) => items.includes(13) });
-    const group = new GroupCommit(r.run);
+    const group = new GroupCommit(r.run, { retrySingly: () => true });
     const settled = await Promise.allSettled([12, 13, 14].map((i) => group.submit(i)));
     expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(r.batches).toEqual([[12, 13, 14], [12], [13], [14]]);
@@ -78,6 +78,27 @@ describe('GroupCommit', () => {
     // The group keeps working afterwards.
     const ok = new GroupCommit(recorder().run);
     expect(await ok.submit(5)).toBe(10);
+  });
+
+  it('reports batch sizes, and drained() waits for queued and running batches', async () => {
+    const r = recorder();
+    const sizes: number[] = [];
+    const group = new GroupCommit(r.run, { onBatch: (n) => sizes.push(n) });
+    await group.drained();
+    r.hold();
+    const first = group.submit(1);
+    await nextTurn();
+    const later = [group.submit(2), group.submit(3)];
+    let drained = false;
+    const waiting = group.drained().then(() => {
+      drained = true;
+    });
+    await nextTurn();
+    expect(drained).toBe(false);
+    r.release();
+    await Promise.all([first, ...later, waiting]);
+    expect(drained).toBe(true);
+    expect(sizes).toEqual([1, 2]);
   });
 
   it('rejects every item when the run returns the wrong number of results', async () => {

@@ -2,17 +2,21 @@ export interface GroupCommitOptions<T> {
   /** Most items per statement. */
   maxBatch?: number;
   /**
-   * Most statements in flight at once. While they run, new items queue and go out together next:
-   * under load batches grow by themselves, and an idle system still sends each item at once.
+   * Most statements in flight at once (default 1). While they run, new items queue and go out
+   * together next: under load batches grow by themselves, and an idle system still sends each item
+   * at once.
    */
   maxInFlight?: number;
   /** Items with the same key never share a batch (a later one waits for the next). */
   key?: (item: T) => string;
   /**
    * Whether a failed batch is tried again item by item, so one bad item fails alone rather than
-   * taking its batch-mates with it. Connection errors are not worth it: they fail every item.
+   * taking its batch-mates with it (default: never). Connection errors are not worth it: they
+   * fail every item.
    */
   retrySingly?: (err: unknown) => boolean;
+  /** Told the size of every batch sent (not of item-by-item retries), e.g. for a histogram. */
+  onBatch?: (size: number) => void;
 }
 
 interface Waiting<T, R> {
@@ -32,16 +36,19 @@ export class GroupCommit<T, R> {
   readonly #maxInFlight: number;
   readonly #key: ((item: T) => string) | undefined;
   readonly #retrySingly: (err: unknown) => boolean;
+  readonly #onBatch: ((size: number) => void) | undefined;
   #queue: Waiting<T, R>[] = [];
   #inFlight = 0;
   #scheduled = false;
+  #idle: Array<() => void> = [];
 
   constructor(run: (items: T[]) => Promise<R[]>, options: GroupCommitOptions<T> = {}) {
     this.#run = run;
     this.#maxBatch = options.maxBatch ?? 64;
-    this.#maxInFlight = options.maxInFlight ?? 2;
+    this.#maxInFlight = options.maxInFlight ?? 1;
     this.#key = options.key;
-    this.#retrySingly = options.retrySingly ?? (() => true);
+    this.#retrySingly = options.retrySingly ?? (() => false);
+    this.#onBatch = options.onBatch;
   }
 
   submit(item: T): Promise<R> {
@@ -49,6 +56,12 @@ export class GroupCommit<T, R> {
       this.#queue.push({ item, resolve, reject });
       this.#schedule();
     });
+  }
+
+  /** Resolves once nothing is queued or running (e.g. before a shutdown). */
+  drained(): Promise<void> {
+    if (this.#queue.length === 0 && this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
   }
 
   // Flushes after the current turn of the event loop, so that requests handled in the same turn
@@ -65,10 +78,13 @@ export class GroupCommit<T, R> {
   #flush(): void {
     while (this.#queue.length > 0 && this.#inFlight < this.#maxInFlight) {
       const batch = this.#take();
+      this.#onBatch?.(batch.length);
       this.#inFlight++;
       void this.#execute(batch).finally(() => {
         this.#inFlight--;
         this.#schedule();
+        if (this.#queue.length === 0 && this.#inFlight === 0)
+          for (const wake of this.#idle.splice(0)) wake();
       });
     }
   }

@@ -1,12 +1,13 @@
-import { contentPath, scanFile } from '@scanner/core';
-import { type Db, finishScan, heartbeatScan, isConnectionError, startScan } from '@scanner/db';
+import { contentPath, type FileScan } from '@scanner/core';
 import type { Logger } from '@scanner/logging';
-import { cacheResults, type Redis, type RedisKeys, type ScanMessage } from '@scanner/redis';
-import { retryTransient } from './retry.js';
+import type { Redis, RedisKeys, ScanMessage } from '@scanner/redis';
+import type { ScanStore } from './scan-store.js';
+import { scanStoredFile } from './scan-stored-file.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
 export interface ScanDeps {
-  db: Db;
+  /** Claims, finishes, heartbeats and the results cache, batched across concurrent scans. */
+  store: ScanStore;
   redis: Redis;
   keys: RedisKeys;
   log: Logger;
@@ -14,9 +15,8 @@ export interface ScanDeps {
   storageRoot: string;
   verify: boolean;
   maxRetries: number;
-  /** A scan whose heartbeat is older than this is presumed dead (same bound as reclaiming). */
-  staleAfterMs: number;
-  fileCacheTtlSeconds: number;
+  /** Scans running in this process, by content: a second message for one waits for its outcome. */
+  running: Map<string, Promise<Disposition>>;
 }
 
 /** `ack`: the message is done with. `keep`: leave it pending so it is reclaimed and tried again. */
@@ -27,35 +27,54 @@ const PERMANENT_FS_ERRORS = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'E
 
 export class PermanentScanError extends Error {}
 
-const dbRetry = (signal: AbortSignal, log: Logger) => ({
-  attempts: 6,
-  baseDelayMs: 100,
-  maxDelayMs: 3_000,
-  isTransient: isConnectionError,
-  signal,
-  onRetry: (err: unknown, attempt: number, delayMs: number) =>
-    log.warn({ err, attempt, delayMs }, 'database unreachable; retrying'),
-});
-
 /**
  * Handles one scan message, idempotently: content already scanned, or being scanned by a live
  * worker, is never scanned again. Results are committed (finishing every job waiting on that
  * content) before the caller acknowledges the message.
  */
-export async function processScan(
+export function processScan(
   deps: ScanDeps,
   msg: ScanMessage,
   signal: AbortSignal,
 ): Promise<Disposition> {
-  const log = deps.log.child({ sha256: msg.sha256, jobId: msg.jobId, requestId: msg.requestId });
-  const start = await retryTransient(
-    () => startScan(deps.db, msg.sha256, deps.staleAfterMs),
-    dbRetry(signal, log),
-  );
+  const same = deps.running.get(msg.sha256);
+  if (same) {
+    // A duplicate of a message this process is handling: done when that one is done.
+    return same.then(
+      (d) => {
+        if (d === 'ack') deps.metrics.scans.inc({ outcome: 'already_done' });
+        return d;
+      },
+      () => 'keep',
+    );
+  }
+  const handling = scanOnce(deps, msg, signal);
+  deps.running.set(msg.sha256, handling);
+  const forget = () => {
+    deps.running.delete(msg.sha256);
+  };
+  handling.then(forget, forget);
+  return handling;
+}
+
+/** The message's fields on every line logged about it; built only when something is logged. */
+function logFor(deps: ScanDeps, msg: ScanMessage): Logger {
+  return deps.log.child({ sha256: msg.sha256, jobId: msg.jobId, requestId: msg.requestId });
+}
+
+async function scanOnce(
+  deps: ScanDeps,
+  msg: ScanMessage,
+  signal: AbortSignal,
+): Promise<Disposition> {
+  const start = await deps.store.start(msg.sha256, signal);
 
   if (start.kind === 'finished') {
     deps.metrics.scans.inc({ outcome: 'already_done' });
-    log.debug('content already scanned; acknowledging duplicate message');
+    deps.log.debug(
+      { sha256: msg.sha256 },
+      'content already scanned; acknowledging duplicate message',
+    );
     return 'ack';
   }
   if (start.kind === 'busy') {
@@ -70,23 +89,32 @@ export async function processScan(
   }
   if (start.attempt > deps.maxRetries) {
     const reason = `scan abandoned: delivered ${start.attempt} times, more than MAX_RETRIES=${deps.maxRetries}`;
-    await fail(deps, log, msg, reason, signal);
+    await fail(deps, msg, reason, signal);
     await deadLetter(deps, msg, reason, start.attempt);
     return 'ack';
   }
 
+  deps.store.track(msg.sha256);
+  try {
+    return await scanClaimed(deps, msg, start, signal);
+  } finally {
+    deps.store.untrack(msg.sha256);
+  }
+}
+
+/** Scans content this worker has claimed (heartbeats running) and records the outcome. */
+async function scanClaimed(
+  deps: ScanDeps,
+  msg: ScanMessage,
+  start: { attempt: number; sizeBytes: number },
+  signal: AbortSignal,
+): Promise<Disposition> {
   const path = contentPath(deps.storageRoot, msg.sha256);
-  const heartbeat = setInterval(
-    () => {
-      heartbeatScan(deps.db, msg.sha256).catch((err) => log.warn({ err }, 'heartbeat failed'));
-    },
-    Math.max(50, Math.floor(deps.staleAfterMs / 3)),
-  );
   const timer = deps.metrics.scanDuration.startTimer();
   deps.metrics.inFlight.inc();
-  let scan: Awaited<ReturnType<typeof scanFile>>;
+  let scan: FileScan;
   try {
-    scan = await scanFile(path, { verify: deps.verify, sizeHint: start.sizeBytes, signal });
+    scan = await scanStoredFile(path, { verify: deps.verify, sizeHint: start.sizeBytes, signal });
     if (scan.sizeBytes !== start.sizeBytes) {
       throw new PermanentScanError(
         `stored file is corrupted: ${scan.sizeBytes} bytes on disk, ${start.sizeBytes} uploaded`,
@@ -100,7 +128,7 @@ export async function processScan(
   } catch (err) {
     if (signal.aborted) {
       deps.metrics.scans.inc({ outcome: 'interrupted' });
-      log.info('scan interrupted by shutdown; left for another worker');
+      logFor(deps, msg).info('scan interrupted by shutdown; left for another worker');
       return 'keep';
     }
     const code = (err as NodeJS.ErrnoException).code;
@@ -111,55 +139,44 @@ export async function processScan(
           : code === 'ENOENT'
             ? 'stored file is missing'
             : `stored file is unreadable (${code})`;
-      await fail(deps, log, msg, reason, signal);
+      await fail(deps, msg, reason, signal);
       return 'ack';
     }
     deps.metrics.scans.inc({ outcome: 'transient_error' });
-    log.warn({ err, attempt: start.attempt }, 'scan failed; it will be retried');
+    logFor(deps, msg).warn({ err, attempt: start.attempt }, 'scan failed; it will be retried');
     return 'keep';
   } finally {
-    clearInterval(heartbeat);
     deps.metrics.inFlight.dec();
     timer();
   }
 
-  const finished = await retryTransient(
-    () => finishScan(deps.db, msg.sha256, { results: scan.counts }),
-    dbRetry(signal, log),
-  );
+  const finished = await deps.store.finish(msg.sha256, { results: scan.counts }, signal);
   deps.metrics.bytesScanned.inc(scan.sizeBytes);
   deps.metrics.scans.inc({ outcome: 'completed' });
   if (finished) deps.metrics.jobsFinished.inc({ status: 'completed' }, finished.jobIds.length);
-  log.info(
-    { sizeBytes: scan.sizeBytes, jobs: finished?.jobIds.length ?? 0, attempt: start.attempt },
+  // Per scan, so debug: the metrics count them, and at info this line was a tenth of a small scan.
+  deps.log.debug(
+    {
+      sha256: msg.sha256,
+      jobId: msg.jobId,
+      requestId: msg.requestId,
+      sizeBytes: scan.sizeBytes,
+      jobs: finished?.jobIds.length ?? 0,
+      attempt: start.attempt,
+    },
     'scan completed',
   );
-  if (deps.redis.isReady) {
-    await cacheResults(
-      deps.redis,
-      deps.keys,
-      msg.sha256,
-      scan.counts,
-      deps.fileCacheTtlSeconds,
-    ).catch((err) => log.debug({ err }, 'results cache write failed'));
-  }
+  // After the commit: the cache only ever holds results Postgres has. Written in the background,
+  // batched with other scans'; losing it costs a cache miss, never a wrong answer.
+  deps.store.cacheResults(msg.sha256, scan.counts);
   return 'ack';
 }
 
-async function fail(
-  deps: ScanDeps,
-  log: Logger,
-  msg: ScanMessage,
-  reason: string,
-  signal: AbortSignal,
-) {
-  const finished = await retryTransient(
-    () => finishScan(deps.db, msg.sha256, { error: reason }),
-    dbRetry(signal, log),
-  );
+async function fail(deps: ScanDeps, msg: ScanMessage, reason: string, signal: AbortSignal) {
+  const finished = await deps.store.finish(msg.sha256, { error: reason }, signal);
   deps.metrics.scans.inc({ outcome: 'failed' });
   if (finished) deps.metrics.jobsFinished.inc({ status: 'failed' }, finished.jobIds.length);
-  log.warn({ reason, jobs: finished?.jobIds.length ?? 0 }, 'scan failed permanently');
+  logFor(deps, msg).warn({ reason, jobs: finished?.jobIds.length ?? 0 }, 'scan failed permanently');
 }
 
 /** Keeps a record of given-up messages for operators; bounded, unlike the main stream. */

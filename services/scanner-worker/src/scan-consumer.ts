@@ -1,3 +1,4 @@
+import { GroupCommit } from '@scanner/db';
 import type { Logger } from '@scanner/logging';
 import {
   decodeScanMessage,
@@ -36,7 +37,8 @@ interface Entry {
  * Delivery is at least once: an entry is acknowledged (and deleted, which keeps the stream bounded
  * without ever trimming unacknowledged work) only after its handler committed. Entries of dead
  * consumers are reclaimed with XAUTOCLAIM; this consumer keeps its own in-flight entries fresh so
- * a long scan is never taken from a live worker.
+ * a long scan is never taken from a live worker. Acknowledgements are batched: one XACK and one
+ * XDEL for all the entries whose handlers finished while the previous batch was on its way.
  */
 export class ScanConsumer {
   readonly #o: ConsumerOptions;
@@ -48,9 +50,22 @@ export class ScanConsumer {
   #lastReclaim = 0;
   #keepAlive: NodeJS.Timeout | undefined;
   #groupReady = false;
+  readonly #acks: GroupCommit<string, undefined>;
 
   constructor(options: ConsumerOptions) {
     this.#o = options;
+    const { redis, keys } = options;
+    this.#acks = new GroupCommit(
+      async (ids: string[]) => {
+        await redis
+          .multi()
+          .xAck(keys.scanStream, keys.scanGroup, ids)
+          .xDel(keys.scanStream, ids)
+          .exec();
+        return ids.map(() => undefined);
+      },
+      { maxBatch: 1_000, onBatch: (n) => options.metrics.batchSize.observe({ op: 'ack' }, n) },
+    );
   }
 
   get running(): boolean {
@@ -108,6 +123,9 @@ export class ScanConsumer {
           await new Promise<void>((resolve) => {
             this.#slotFreed = resolve;
           });
+          // Handlers finish in groups (their commits and acks are batched): read once for all the
+          // slots this turn frees, not once per slot.
+          await new Promise<void>((resolve) => setImmediate(resolve));
           continue;
         }
         const claimed = await this.#reclaim(free);
@@ -188,7 +206,7 @@ export class ScanConsumer {
   }
 
   async #process(entry: Entry): Promise<void> {
-    const { redis, keys, log } = this.#o;
+    const { log } = this.#o;
     const msg = decodeScanMessage(entry.message);
     let disposition: Disposition = 'ack';
     if (msg) {
@@ -206,11 +224,7 @@ export class ScanConsumer {
     }
     if (disposition === 'keep') return;
     try {
-      await redis
-        .multi()
-        .xAck(keys.scanStream, keys.scanGroup, entry.id)
-        .xDel(keys.scanStream, entry.id)
-        .exec();
+      await this.#acks.submit(entry.id);
     } catch (err) {
       // Not acknowledged: it will be reclaimed, and the handler sees the content already done.
       log.warn({ err, entryId: entry.id }, 'acknowledgement failed');

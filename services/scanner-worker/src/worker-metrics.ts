@@ -10,6 +10,7 @@ export interface WorkerMetrics {
   republished: Counter;
   reclaimed: Counter;
   inFlight: Gauge;
+  batchSize: Histogram<'op'>;
 }
 
 /**
@@ -108,6 +109,13 @@ export function createWorkerMetrics(
     inFlight: new Gauge({
       name: 'scanner_scans_in_flight',
       help: 'Scans running in this process.',
+      registers: [registry],
+    }),
+    batchSize: new Histogram({
+      name: 'scanner_worker_batch_size',
+      help: 'Scans per Postgres call (op: claim, finish) and stream entries per acknowledgement (ack).',
+      labelNames: ['op'],
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
       registers: [registry],
     }),
   };

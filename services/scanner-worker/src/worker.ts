@@ -6,8 +6,9 @@ import type { Registry } from '@scanner/http-kit';
 import type { Logger } from '@scanner/logging';
 import { republishLostScans } from '@scanner/recovery';
 import { closeRedis, connectRedis, type Redis, type RedisKeys } from '@scanner/redis';
-import { processScan } from './process-scan.js';
+import { type Disposition, processScan, type ScanDeps } from './process-scan.js';
 import { ScanConsumer } from './scan-consumer.js';
+import { ScanStore } from './scan-store.js';
 import { createWorkerMetrics } from './worker-metrics.js';
 
 export interface WorkerDeps {
@@ -37,14 +38,25 @@ export function createWorker(deps: WorkerDeps, name = consumerName()): Worker {
   const metrics = createWorkerMetrics(deps.registry, deps.redis, deps.keys);
   const blocking = deps.redis.duplicate();
   blocking.on('error', () => {});
-  const scanDeps = {
-    ...deps,
+  const store = new ScanStore({
+    db: deps.db,
+    redis: deps.redis,
+    keys: deps.keys,
+    log,
+    metrics,
+    staleAfterMs: config.worker.claimIdleMs,
+    fileCacheTtlSeconds: config.cache.fileResultsTtlSeconds,
+  });
+  const scanDeps: ScanDeps = {
+    store,
+    redis: deps.redis,
+    keys: deps.keys,
+    log,
     metrics,
     storageRoot: config.storage.rootPath,
     verify: config.worker.verifyScans,
     maxRetries: config.worker.maxRetries,
-    staleAfterMs: config.worker.claimIdleMs,
-    fileCacheTtlSeconds: config.cache.fileResultsTtlSeconds,
+    running: new Map<string, Promise<Disposition>>(),
   };
   const consumer = new ScanConsumer({
     redis: deps.redis,
@@ -79,6 +91,7 @@ export function createWorker(deps: WorkerDeps, name = consumerName()): Worker {
     running: () => consumer.running,
     async start() {
       await connectRedis(blocking);
+      store.startHeartbeats();
       consumer.start();
       republishTimer = setInterval(republishPass, republishEveryMs);
       republishPass();
@@ -87,6 +100,7 @@ export function createWorker(deps: WorkerDeps, name = consumerName()): Worker {
     async stop(graceMs) {
       clearInterval(republishTimer);
       await consumer.stop(graceMs);
+      await store.stop();
       await republishing;
       await closeRedis(blocking);
     },

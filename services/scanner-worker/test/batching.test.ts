@@ -1,0 +1,175 @@
+import { execFileSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { contentPath, countLetters } from '@scanner/core';
+import type { JobView } from '@scanner/db';
+import { encodeScanMessage } from '@scanner/redis';
+import { createServiceTestContext, type ServiceTestContext } from '@scanner/runtime/testing';
+import { waitFor } from '@scanner/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWorker, type Worker } from '../src/worker.js';
+import { fileRow, jobRow, seedUpload, sha256, waitForJob } from './worker-context.js';
+
+// Many entries delivered to one worker at once: claims, finishes and acknowledgements go out in
+// batches, and every guarantee of a single scan still holds for each file in a batch.
+let ctx: ServiceTestContext;
+let worker: Worker;
+beforeAll(async () => {
+  ctx = await createServiceTestContext('scanner-worker', {
+    MAX_RETRIES: '2',
+    CLAIM_IDLE_MS: '1000',
+    REPUBLISH_AFTER_MS: '600000',
+    WORKER_CONCURRENCY: '32',
+  });
+  worker = createWorker(ctx);
+  await worker.start();
+});
+afterAll(async () => {
+  await worker?.stop(5_000);
+  await ctx?.cleanup();
+});
+
+/** Adds the entries in one MULTI, so a worker blocked on the stream gets them in one read. */
+async function publishTogether(jobs: Array<Pick<JobView, 'sha256' | 'jobId'>>) {
+  const multi = ctx.redis.multi();
+  for (const j of jobs) {
+    multi.xAdd(
+      ctx.keys.scanStream,
+      '*',
+      encodeScanMessage({ sha256: j.sha256, jobId: j.jobId, requestId: 'together' }),
+    );
+  }
+  await multi.exec();
+}
+
+/** Calls made so far per batched operation, and the items they carried. */
+async function batchStats() {
+  const metric = await ctx.registry.getSingleMetric('scanner_worker_batch_size')?.get();
+  // Histogram values carry the series name (_bucket, _sum, _count) besides their labels.
+  const values = (metric?.values ?? []) as Array<{
+    metricName?: string;
+    labels: { op?: string };
+    value: number;
+  }>;
+  const pick = (name: string, op: string) =>
+    values.find((v) => v.metricName === name && v.labels.op === op)?.value ?? 0;
+  const stats = (op: string) => ({
+    calls: pick('scanner_worker_batch_size_count', op),
+    items: pick('scanner_worker_batch_size_sum', op),
+  });
+  return { claim: stats('claim'), finish: stats('finish'), ack: stats('ack') };
+}
+
+const streamEmpty = () =>
+  waitFor(async () => (await ctx.redis.xLen(ctx.keys.scanStream)) === 0, {
+    message: 'stream drained',
+  });
+
+describe('batched scans', () => {
+  it('claims and finishes many small files in a few calls, each counted exactly', async () => {
+    const contents = Array.from({ length: 30 }, (_, i) => `small file ${i} ${'ab'.repeat(i)}`);
+    const jobs: JobView[] = [];
+    for (const c of contents) jobs.push(await seedUpload(ctx, c, { publish: false }));
+    const before = await batchStats();
+    await publishTogether(jobs);
+    await Promise.all(jobs.map((j) => waitForJob(ctx, j.jobId, 'completed')));
+    for (const [i, j] of jobs.entries()) {
+      const row = await fileRow(ctx, j.sha256);
+      expect(row.results).toEqual(countLetters(Buffer.from(contents[i] as string)));
+      expect(row.scan_attempts).toBe(1);
+    }
+    await streamEmpty();
+    const after = await batchStats();
+    expect(after.claim.items - before.claim.items).toBe(30);
+    expect(after.finish.items - before.finish.items).toBe(30);
+    expect(after.ack.items - before.ack.items).toBe(30);
+    // One read of 30 entries: far fewer calls than files.
+    expect(after.claim.calls - before.claim.calls).toBeLessThanOrEqual(3);
+    expect(after.finish.calls - before.finish.calls).toBeLessThanOrEqual(10);
+    // The results cache is filled for each (in the background, after the commit).
+    await waitFor(async () => {
+      const cached = await ctx.redis.get(ctx.keys.fileResults(jobs[29]?.sha256 as string));
+      return cached !== null;
+    });
+  });
+
+  it('a file still being read does not hold back the others delivered with it', async () => {
+    const slow = await seedUpload(ctx, 'a slow file', { bytes: null, publish: false });
+    const path = contentPath(ctx.storageRoot, slow.sha256);
+    await mkdir(dirname(path), { recursive: true });
+    execFileSync('mkfifo', [path]); // its scan blocks until the test writes the bytes
+    const quick = [];
+    for (let i = 0; i < 10; i++)
+      quick.push(await seedUpload(ctx, `quick ${i}`, { publish: false }));
+    await publishTogether([slow, ...quick]);
+
+    await Promise.all(quick.map((j) => waitForJob(ctx, j.jobId, 'completed')));
+    expect((await jobRow(ctx, slow.jobId)).status).toBe('processing');
+    await waitFor(
+      async () => {
+        const pending = await ctx.redis.xPendingRange(
+          ctx.keys.scanStream,
+          ctx.keys.scanGroup,
+          '-',
+          '+',
+          20,
+        );
+        return pending.length === 1;
+      },
+      { message: 'only the slow entry left unacknowledged' },
+    );
+
+    await writeFile(path, 'a slow file');
+    await waitForJob(ctx, slow.jobId, 'completed');
+    await streamEmpty();
+  });
+
+  it('the same content twice in one delivery is scanned once, and both entries are acknowledged', async () => {
+    const content = 'delivered twice at once';
+    const job = await seedUpload(ctx, content, { publish: false });
+    await publishTogether([job, job, job]);
+    await waitForJob(ctx, job.jobId, 'completed');
+    await streamEmpty();
+    expect((await fileRow(ctx, job.sha256)).scan_attempts).toBe(1);
+  });
+
+  it('each file of a mixed delivery gets its own outcome', async () => {
+    const good = await seedUpload(ctx, 'good in a mixed batch', { publish: false });
+    const missing = await seedUpload(ctx, 'missing in a mixed batch', {
+      bytes: null,
+      publish: false,
+    });
+    const corrupt = await seedUpload(ctx, 'corrupt in a mixed batch', {
+      bytes: 'CORRUPT in a mixed batch',
+      publish: false,
+    });
+    const poison = await seedUpload(ctx, 'poison in a mixed batch', { publish: false });
+    await ctx.db
+      .updateTable('files')
+      .set({ scan_attempts: 2 }) // MAX_RETRIES=2: this delivery is the third
+      .where('sha256', '=', poison.sha256)
+      .execute();
+    const ghost = { sha256: sha256('nobody uploaded this'), jobId: crypto.randomUUID() };
+    await publishTogether([good, missing, corrupt, poison, ghost]);
+
+    await waitForJob(ctx, good.jobId, 'completed');
+    expect((await waitForJob(ctx, missing.jobId, 'failed')).error_message).toBe(
+      'stored file is missing',
+    );
+    expect((await waitForJob(ctx, corrupt.jobId, 'failed')).error_message).toMatch(
+      /corrupted.*SHA-256/,
+    );
+    expect((await waitForJob(ctx, poison.jobId, 'failed')).error_message).toBe(
+      'scan abandoned: delivered 3 times, more than MAX_RETRIES=2',
+    );
+    await waitFor(async () => {
+      const dead = await ctx.redis.xRange(ctx.keys.deadLetterStream, '-', '+');
+      const reasons = new Map(dead.map((e) => [e.message.sha256, e.message.reason]));
+      return (
+        reasons.get(ghost.sha256)?.includes('no content') &&
+        reasons.get(poison.sha256)?.includes('MAX_RETRIES')
+      );
+    });
+    await streamEmpty();
+  });
+});
