@@ -44,7 +44,7 @@ async function publishTogether(jobs: Array<Pick<JobView, 'sha256' | 'jobId'>>) {
 
 /** Calls made so far per batched operation, and the items they carried. */
 async function batchStats() {
-  const metric = await ctx.registry.getSingleMetric('scanner_worker_batch_size')?.get();
+  const metric = await ctx.registry.getSingleMetric('scanner_worker_batch_entries')?.get();
   // Histogram values carry the series name (_bucket, _sum, _count) besides their labels.
   const values = (metric?.values ?? []) as Array<{
     metricName?: string;
@@ -54,8 +54,8 @@ async function batchStats() {
   const pick = (name: string, op: string) =>
     values.find((v) => v.metricName === name && v.labels.op === op)?.value ?? 0;
   const stats = (op: string) => ({
-    calls: pick('scanner_worker_batch_size_count', op),
-    items: pick('scanner_worker_batch_size_sum', op),
+    calls: pick('scanner_worker_batch_entries_count', op),
+    items: pick('scanner_worker_batch_entries_sum', op),
   });
   return { claim: stats('claim'), finish: stats('finish'), ack: stats('ack') };
 }

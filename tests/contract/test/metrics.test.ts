@@ -56,7 +56,8 @@ function namingProblems(families: Families, service: StackService): string[] {
     ) {
       problems.push(`${where}: ${f.type} named _total`);
     }
-    if (f.type === 'histogram' && !/_(seconds|bytes|ratio)$/.test(f.name))
+    // A histogram of how many things: the things are its unit (scanner_worker_batch_entries).
+    if (f.type === 'histogram' && !/_(seconds|bytes|ratio|entries)$/.test(f.name))
       problems.push(`${where}: histogram without a unit suffix`);
     if (
       /duration|latency|_time$|_age$/.test(f.name) &&

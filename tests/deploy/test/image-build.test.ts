@@ -3,8 +3,10 @@
 // the Dockerfile to) produce each package's /out; that folder is moved away from everything it was
 // built from, as `COPY --from=builder /out/ /app/` does, and run as the container would run it:
 // the migration against a fresh database, each service against the real Postgres and Redis, with
-// the image's health check. The only departures: pnpm reads the local store (--offline) instead of
-// the registry, and no image layers are made.
+// the image's health check. The only departures: pnpm prefers the local store and metadata cache
+// (--prefer-offline) to the registry, and no image layers are made. Not --offline: the legacy
+// deploy resolves the package's production dependencies again, which needs registry metadata that
+// a machine whose store was filled from the lockfile alone does not have cached.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
@@ -82,7 +84,7 @@ function buildImage(pkg: string): Image {
   cpSync(join(pruned, 'full'), builder, { recursive: true });
   cpSync(join(context, 'tsconfig.base.json'), join(builder, 'tsconfig.base.json'));
   pnpm(['turbo', 'run', 'build', `--filter=${pkg}`, '--output-logs=errors-only'], builder);
-  pnpm([`--filter=${pkg}`, '--prod', 'deploy', '--legacy', '--offline', out], builder);
+  pnpm([`--filter=${pkg}`, '--prod', 'deploy', '--legacy', '--prefer-offline', out], builder);
   run('sh', ['-c', dropOutsideLinks(out)]);
 
   // COPY --from=builder /out/ /app/: symlinks copied as they are, and nothing left to lean on.
