@@ -1,6 +1,6 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   blobPresence,
   claimExpiredBlobs,
@@ -12,27 +12,17 @@ import {
 } from './cleanup.repository.js';
 import type { Db } from './db.js';
 import type { ScanStatus } from './schema.js';
-import { createTestDatabase, type TestDatabase } from './testing.js';
+import { uniqueSha, useTestDatabase } from './test-support.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 
-let t: TestDatabase;
 let db: Db;
-
-beforeAll(async () => {
-  t = await createTestDatabase();
-  db = t.db;
-});
-afterAll(async () => {
-  await t?.drop();
+useTestDatabase((testDb) => {
+  db = testDb;
 });
 
-let counter = 0;
-function newSha(): string {
-  counter += 1;
-  return createHash('sha256').update(`cleanup-repo-${counter}-${randomUUID()}`).digest('hex');
-}
+const newSha = () => uniqueSha('cleanup-repo');
 
 async function insertFile(
   status: ScanStatus,

@@ -1,7 +1,7 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { LetterCounts } from '@scanner/core';
-import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql, type Transaction } from 'kysely';
+import { describe, expect, it } from 'vitest';
 import type { Db } from './db.js';
 import {
   finishScans,
@@ -10,24 +10,50 @@ import {
   startScan,
   startScans,
 } from './files.repository.js';
-import type { ScanStatus } from './schema.js';
-import { createTestDatabase, type TestDatabase } from './testing.js';
+import type { Database, ScanStatus } from './schema.js';
+import { uniqueSha, useTestDatabase } from './test-support.js';
 
-let t: TestDatabase;
 let db: Db;
-
-beforeAll(async () => {
-  t = await createTestDatabase();
-  db = t.db;
-});
-afterAll(async () => {
-  await t?.drop();
+useTestDatabase((testDb) => {
+  db = testDb;
 });
 
-let counter = 0;
-function newSha(): string {
-  counter += 1;
-  return createHash('sha256').update(`files-repo-${counter}-${randomUUID()}`).digest('hex');
+const newSha = () => uniqueSha('files-repo');
+
+/**
+ * Locks a content row in a transaction of its own until `release()`; `beforeCommit` runs in that
+ * transaction once released (an upload adding its job under the lock, say).
+ */
+async function holdRowLock(
+  sha256: string,
+  beforeCommit: (trx: Transaction<Database>) => Promise<void> = async () => {},
+): Promise<{ release(): Promise<void> }> {
+  let release!: () => void;
+  const released = new Promise<void>((r) => {
+    release = r;
+  });
+  let locked!: () => void;
+  const isLocked = new Promise<void>((r) => {
+    locked = r;
+  });
+  const holder = db.transaction().execute(async (trx) => {
+    await trx
+      .selectFrom('files')
+      .select('sha256')
+      .where('sha256', '=', sha256)
+      .forUpdate()
+      .execute();
+    locked();
+    await released;
+    await beforeCommit(trx);
+  });
+  await isLocked;
+  return {
+    release: async () => {
+      release();
+      await holder;
+    },
+  };
 }
 
 const counts = (a: number): LetterCounts =>
@@ -208,27 +234,10 @@ describe('finishScans', () => {
     const a = await seed({ status: 'processing' });
     const b = await seed({ status: 'processing' });
     let added: string[] = [];
-    let release!: () => void;
-    const released = new Promise<void>((r) => {
-      release = r;
-    });
-    let locked!: () => void;
-    const isLocked = new Promise<void>((r) => {
-      locked = r;
-    });
     // What the gateway does for an upload of content being scanned: lock, add a job, commit.
-    const upload = db.transaction().execute(async (trx) => {
-      await trx
-        .selectFrom('files')
-        .select('sha256')
-        .where('sha256', '=', b.sha256)
-        .forUpdate()
-        .execute();
-      locked();
-      await released;
+    const upload = await holdRowLock(b.sha256, async (trx) => {
       added = await addJobs(trx, b.sha256, 1);
     });
-    await isLocked;
     const finishing = finishScans(db, [
       { sha256: a.sha256, outcome: { results: counts(3) } },
       { sha256: b.sha256, outcome: { results: counts(4) } },
@@ -239,8 +248,7 @@ describe('finishScans', () => {
     });
     await new Promise((r) => setTimeout(r, 200));
     expect(settled).toBe(false); // waiting for the upload's lock
-    release();
-    await upload;
+    await upload.release();
     const finished = await finishing;
     expect(finished[1]?.jobIds.sort()).toEqual([...b.jobIds, ...added].sort());
     for (const job of await jobs(b.sha256)) expect(job.status).toBe('completed');
@@ -275,28 +283,9 @@ describe('heartbeatScans', () => {
     const a = await seed({ status: 'processing', heartbeatAgeMs: 60_000 });
     const b = await seed({ status: 'processing', heartbeatAgeMs: 60_000 });
     const done = await seed({ status: 'completed' });
-    let release!: () => void;
-    const released = new Promise<void>((r) => {
-      release = r;
-    });
-    let locked!: () => void;
-    const isLocked = new Promise<void>((r) => {
-      locked = r;
-    });
-    const holder = db.transaction().execute(async (trx) => {
-      await trx
-        .selectFrom('files')
-        .select('sha256')
-        .where('sha256', '=', b.sha256)
-        .forUpdate()
-        .execute();
-      locked();
-      await released;
-    });
-    await isLocked;
+    const holder = await holdRowLock(b.sha256);
     const refreshed = await heartbeatScans(db, [a.sha256, b.sha256, done.sha256]);
-    release();
-    await holder;
+    await holder.release();
     expect(refreshed).toEqual([a.sha256]);
     const fresh = await startScans(db, [a.sha256, b.sha256], 30_000);
     expect(fresh.map((s) => s.kind)).toEqual(['busy', 'started']);

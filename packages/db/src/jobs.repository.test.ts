@@ -1,7 +1,7 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { LetterCounts } from '@scanner/core';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Db } from './db.js';
 import { finishScan } from './files.repository.js';
 import {
@@ -11,19 +11,14 @@ import {
   recordNewContents,
   type UploadInput,
 } from './jobs.repository.js';
-import { createTestDatabase, type TestDatabase } from './testing.js';
+import { uniqueSha, useTestDatabase } from './test-support.js';
 
-let t: TestDatabase;
 let db: Db;
-beforeAll(async () => {
-  t = await createTestDatabase();
-  db = t.db;
-});
-afterAll(async () => {
-  await t?.drop();
+useTestDatabase((testDb) => {
+  db = testDb;
 });
 
-const sha = (text: string) => createHash('sha256').update(`${text}-${randomUUID()}`).digest('hex');
+const sha = uniqueSha;
 
 function upload(sha256: string, overrides: Partial<UploadInput> = {}): UploadInput {
   return {

@@ -4,30 +4,33 @@ import { dirname } from 'node:path';
 import { contentPath, countLetters } from '@scanner/core';
 import type { JobView } from '@scanner/db';
 import { encodeScanMessage } from '@scanner/redis';
-import { createServiceTestContext, type ServiceTestContext } from '@scanner/runtime/testing';
+import type { ServiceTestContext } from '@scanner/runtime/testing';
 import { waitFor } from '@scanner/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWorker, type Worker } from '../src/worker.js';
-import { fileRow, jobRow, seedUpload, sha256, waitForJob } from './worker-context.js';
+import { describe, expect, it } from 'vitest';
+import {
+  fileRow,
+  jobRow,
+  seedUpload,
+  sha256,
+  unacknowledged,
+  useRunningWorker,
+  waitForJob,
+} from './worker-context.js';
 
 // Many entries delivered to one worker at once: claims, finishes and acknowledgements go out in
 // batches, and every guarantee of a single scan still holds for each file in a batch.
 let ctx: ServiceTestContext;
-let worker: Worker;
-beforeAll(async () => {
-  ctx = await createServiceTestContext('scanner-worker', {
+useRunningWorker(
+  {
     MAX_RETRIES: '2',
     CLAIM_IDLE_MS: '1000',
     REPUBLISH_AFTER_MS: '600000',
     WORKER_CONCURRENCY: '32',
-  });
-  worker = createWorker(ctx);
-  await worker.start();
-});
-afterAll(async () => {
-  await worker?.stop(5_000);
-  await ctx?.cleanup();
-});
+  },
+  (started) => {
+    ctx = started;
+  },
+);
 
 /** Adds the entries in one MULTI, so a worker blocked on the stream gets them in one read. */
 async function publishTogether(jobs: Array<Pick<JobView, 'sha256' | 'jobId'>>) {
@@ -105,19 +108,9 @@ describe('batched scans', () => {
 
     await Promise.all(quick.map((j) => waitForJob(ctx, j.jobId, 'completed')));
     expect((await jobRow(ctx, slow.jobId)).status).toBe('processing');
-    await waitFor(
-      async () => {
-        const pending = await ctx.redis.xPendingRange(
-          ctx.keys.scanStream,
-          ctx.keys.scanGroup,
-          '-',
-          '+',
-          20,
-        );
-        return pending.length === 1;
-      },
-      { message: 'only the slow entry left unacknowledged' },
-    );
+    await waitFor(async () => (await unacknowledged(ctx)) === 1, {
+      message: 'only the slow entry left unacknowledged',
+    });
 
     await writeFile(path, 'a slow file');
     await waitForJob(ctx, slow.jobId, 'completed');

@@ -1,28 +1,23 @@
 import { mkdir } from 'node:fs/promises';
 import { contentPath, countLetters } from '@scanner/core';
 import { publishScan } from '@scanner/redis';
-import { createServiceTestContext, type ServiceTestContext } from '@scanner/runtime/testing';
+import type { ServiceTestContext } from '@scanner/runtime/testing';
 import { waitFor } from '@scanner/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWorker, type Worker } from '../src/worker.js';
-import { fileRow, seedUpload, sha256, waitForJob } from './worker-context.js';
+import { describe, expect, it } from 'vitest';
+import { fileRow, seedUpload, sha256, useRunningWorker, waitForJob } from './worker-context.js';
 
 let ctx: ServiceTestContext;
-let worker: Worker;
-beforeAll(async () => {
-  ctx = await createServiceTestContext('scanner-worker', {
+useRunningWorker(
+  {
     MAX_RETRIES: '2',
     CLAIM_IDLE_MS: '1000',
     REPUBLISH_AFTER_MS: '300',
     WORKER_CONCURRENCY: '4',
-  });
-  worker = createWorker(ctx);
-  await worker.start();
-});
-afterAll(async () => {
-  await worker?.stop(5_000);
-  await ctx?.cleanup();
-});
+  },
+  (started) => {
+    ctx = started;
+  },
+);
 
 describe('scanning', () => {
   it('counts letters exactly and completes the job, then acknowledges and deletes the entry', async () => {

@@ -4,8 +4,10 @@ import { dirname } from 'node:path';
 import { contentPath } from '@scanner/core';
 import { type JobView, recordNewContent } from '@scanner/db';
 import { publishScan } from '@scanner/redis';
-import type { ServiceTestContext } from '@scanner/runtime/testing';
+import { createServiceTestContext, type ServiceTestContext } from '@scanner/runtime/testing';
 import { startProcess, waitFor } from '@scanner/testing';
+import { afterAll, beforeAll } from 'vitest';
+import { createWorker, type Worker } from '../src/worker.js';
 
 export const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
@@ -84,4 +86,33 @@ export function startWorkerProcess(
     ['--conditions=@scanner/source', '--import', 'tsx', 'src/main.ts'],
     ctx.env({ PORT: '0', LOG_LEVEL: 'info', ...env }),
   );
+}
+
+/** How many stream entries are delivered to a worker and not yet acknowledged (at most 100). */
+export async function unacknowledged(ctx: ServiceTestContext): Promise<number> {
+  const { scanStream, scanGroup } = ctx.keys;
+  return (await ctx.redis.xPendingRange(scanStream, scanGroup, '-', '+', 100)).length;
+}
+
+/**
+ * A worker running in this test process for the whole file, with the file's own database, Redis
+ * prefix and volume (`env` on top of the test defaults), handed to `ready` once started; stopped
+ * and cleaned up after the file's tests.
+ */
+export function useRunningWorker(
+  env: Record<string, string>,
+  ready: (ctx: ServiceTestContext, worker: Worker) => void,
+): void {
+  let ctx: ServiceTestContext | undefined;
+  let worker: Worker | undefined;
+  beforeAll(async () => {
+    ctx = await createServiceTestContext('scanner-worker', env);
+    worker = createWorker(ctx);
+    await worker.start();
+    ready(ctx, worker);
+  });
+  afterAll(async () => {
+    await worker?.stop(5_000);
+    await ctx?.cleanup();
+  });
 }

@@ -4,7 +4,7 @@ import { createServiceTestContext, type ServiceTestContext } from '@scanner/runt
 import { TcpProxy, waitFor } from '@scanner/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWorker, type Worker } from '../src/worker.js';
-import { fileRow, seedUpload, waitForJob } from './worker-context.js';
+import { fileRow, seedUpload, unacknowledged, waitForJob } from './worker-context.js';
 
 // The worker talks to Postgres and Redis through proxies the test cuts and restores; the test
 // itself seeds work over direct connections, like the gateway would during the outage.
@@ -47,19 +47,9 @@ describe('transient dependency failures', () => {
     await pgProxy.cut();
     const job = await seedUpload(ctx, 'during a postgres outage');
     // The worker has the message and keeps failing to reach Postgres.
-    await waitFor(
-      async () => {
-        const pending = await ctx.redis.xPendingRange(
-          ctx.keys.scanStream,
-          ctx.keys.scanGroup,
-          '-',
-          '+',
-          10,
-        );
-        return pending.length === 1;
-      },
-      { message: 'message delivered during the outage' },
-    );
+    await waitFor(async () => (await unacknowledged(ctx)) === 1, {
+      message: 'message delivered during the outage',
+    });
     await new Promise((r) => setTimeout(r, 500));
     await pgProxy.start();
 
