@@ -12,7 +12,7 @@ import {
 } from './cleanup.repository.js';
 import type { Db } from './db.js';
 import type { ScanStatus } from './schema.js';
-import { uniqueSha, useTestDatabase } from './test-support.js';
+import { holdRowLock, uniqueSha, useTestDatabase } from './test-support.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -53,35 +53,6 @@ async function blobPresent(sha256: string): Promise<boolean> {
   return row.blob_present;
 }
 
-/** Holds a files row lock in its own transaction until released, like an upload in progress. */
-async function holdRowLock(sha256: string): Promise<{ release(): Promise<void> }> {
-  let release!: () => void;
-  const released = new Promise<void>((r) => {
-    release = r;
-  });
-  let locked!: () => void;
-  const isLocked = new Promise<void>((r) => {
-    locked = r;
-  });
-  const done = db.transaction().execute(async (trx) => {
-    await trx
-      .selectFrom('files')
-      .select('sha256')
-      .where('sha256', '=', sha256)
-      .forUpdate()
-      .execute();
-    locked();
-    await released;
-  });
-  await isLocked;
-  return {
-    async release() {
-      release();
-      await done;
-    },
-  };
-}
-
 describe('claimExpiredBlobs', () => {
   it('takes only scanned, stored content older than the retention and marks it deleted', async () => {
     const oldCompleted = await insertFile('completed', 8 * DAY_MS, { size: 123 });
@@ -115,7 +86,7 @@ describe('claimExpiredBlobs', () => {
   it('skips a row another transaction holds instead of waiting for it', async () => {
     const held = await insertFile('completed', 8 * DAY_MS);
     const free = await insertFile('completed', 8 * DAY_MS);
-    const lock = await holdRowLock(held);
+    const lock = await holdRowLock(db, held);
     try {
       const claimed = await db
         .transaction()
@@ -195,7 +166,7 @@ describe('lockForOrphanRemoval', () => {
     const gone = await insertFile('completed', 0, { blobPresent: false });
     const present = await insertFile('completed', 0);
     const busy = await insertFile('completed', 0, { blobPresent: false });
-    const lock = await holdRowLock(busy);
+    const lock = await holdRowLock(db, busy);
     try {
       const check = (sha: string) =>
         db.transaction().execute((trx) => lockForOrphanRemoval(trx, sha));

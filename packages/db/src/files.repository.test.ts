@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { LetterCounts } from '@scanner/core';
-import { sql, type Transaction } from 'kysely';
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import type { Db } from './db.js';
 import {
@@ -10,8 +10,8 @@ import {
   startScan,
   startScans,
 } from './files.repository.js';
-import type { Database, ScanStatus } from './schema.js';
-import { uniqueSha, useTestDatabase } from './test-support.js';
+import type { ScanStatus } from './schema.js';
+import { holdRowLock, uniqueSha, useTestDatabase } from './test-support.js';
 
 let db: Db;
 useTestDatabase((testDb) => {
@@ -19,42 +19,6 @@ useTestDatabase((testDb) => {
 });
 
 const newSha = () => uniqueSha('files-repo');
-
-/**
- * Locks a content row in a transaction of its own until `release()`; `beforeCommit` runs in that
- * transaction once released (an upload adding its job under the lock, say).
- */
-async function holdRowLock(
-  sha256: string,
-  beforeCommit: (trx: Transaction<Database>) => Promise<void> = async () => {},
-): Promise<{ release(): Promise<void> }> {
-  let release!: () => void;
-  const released = new Promise<void>((r) => {
-    release = r;
-  });
-  let locked!: () => void;
-  const isLocked = new Promise<void>((r) => {
-    locked = r;
-  });
-  const holder = db.transaction().execute(async (trx) => {
-    await trx
-      .selectFrom('files')
-      .select('sha256')
-      .where('sha256', '=', sha256)
-      .forUpdate()
-      .execute();
-    locked();
-    await released;
-    await beforeCommit(trx);
-  });
-  await isLocked;
-  return {
-    release: async () => {
-      release();
-      await holder;
-    },
-  };
-}
 
 const counts = (a: number): LetterCounts =>
   Object.fromEntries(
@@ -235,7 +199,7 @@ describe('finishScans', () => {
     const b = await seed({ status: 'processing' });
     let added: string[] = [];
     // What the gateway does for an upload of content being scanned: lock, add a job, commit.
-    const upload = await holdRowLock(b.sha256, async (trx) => {
+    const upload = await holdRowLock(db, b.sha256, async (trx) => {
       added = await addJobs(trx, b.sha256, 1);
     });
     const finishing = finishScans(db, [
@@ -283,7 +247,7 @@ describe('heartbeatScans', () => {
     const a = await seed({ status: 'processing', heartbeatAgeMs: 60_000 });
     const b = await seed({ status: 'processing', heartbeatAgeMs: 60_000 });
     const done = await seed({ status: 'completed' });
-    const holder = await holdRowLock(b.sha256);
+    const holder = await holdRowLock(db, b.sha256);
     const refreshed = await heartbeatScans(db, [a.sha256, b.sha256, done.sha256]);
     await holder.release();
     expect(refreshed).toEqual([a.sha256]);
