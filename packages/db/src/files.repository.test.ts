@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import type { Db } from './db.js';
 import {
+  completeScans,
   finishScans,
   heartbeatScans,
   markPublished,
@@ -239,6 +240,72 @@ describe('finishScans', () => {
       expect([forward[i], backward[i]].filter((f) => f !== null)).toHaveLength(1);
     });
     for (const r of rows) expect((await file(r.sha256)).scan_status).toBe('completed');
+  });
+});
+
+describe('completeScans', () => {
+  const opts = { staleAfterMs: 30_000, maxAttempts: 3 };
+
+  it('claims and completes content waiting for a scan in one call, counting the attempt', async () => {
+    const pending = await seed({ jobs: 2 });
+    const stale = await seed({ status: 'processing', attempts: 1, heartbeatAgeMs: 60_000 });
+    const done = await completeScans(
+      db,
+      [
+        { sha256: pending.sha256, results: counts(7) },
+        { sha256: stale.sha256, results: counts(8) },
+        { sha256: pending.sha256, results: counts(7) },
+      ],
+      opts,
+    );
+    expect(done[0]?.jobIds.sort()).toEqual([...pending.jobIds].sort());
+    expect(done[1]?.jobIds).toEqual(stale.jobIds);
+    expect(done[2]).toBeNull(); // the same content twice: completed once
+    expect(await file(pending.sha256)).toMatchObject({
+      scan_status: 'completed',
+      scan_attempts: 1,
+      results: counts(7),
+      heartbeat_at: null,
+    });
+    expect((await file(stale.sha256)).scan_attempts).toBe(2);
+    for (const job of await jobs(pending.sha256)) {
+      expect(job.status).toBe('completed');
+      expect(job.completed_at).toBeInstanceOf(Date);
+    }
+  });
+
+  it('leaves alone what a claim would not take: a live scan, finished content, no attempts left, unknown content', async () => {
+    const live = await seed({ status: 'processing', attempts: 1, heartbeatAgeMs: 0 });
+    const completed = await seed({ status: 'completed' });
+    const failed = await seed({ status: 'failed' });
+    const exhausted = await seed({ attempts: 3 });
+    const rows = [live, completed, failed, exhausted];
+    const done = await completeScans(
+      db,
+      [...rows, { sha256: newSha() }].map((r) => ({ sha256: r.sha256, results: counts(9) })),
+      opts,
+    );
+    expect(done).toEqual([null, null, null, null, null]);
+    expect((await file(live.sha256)).scan_status).toBe('processing');
+    expect((await file(failed.sha256)).scan_status).toBe('failed');
+    expect(await file(exhausted.sha256)).toMatchObject({
+      scan_status: 'pending',
+      scan_attempts: 3,
+    });
+    expect((await file(completed.sha256)).results).toEqual(counts(1));
+  });
+
+  it('finishes a job an upload adds while holding the content row lock', async () => {
+    const a = await seed();
+    let added: string[] = [];
+    const upload = await holdRowLock(db, a.sha256, async (trx) => {
+      added = await addJobs(trx, a.sha256, 1);
+    });
+    const completing = completeScans(db, [{ sha256: a.sha256, results: counts(2) }], opts);
+    await new Promise((r) => setTimeout(r, 100));
+    await upload.release();
+    const [done] = await completing;
+    expect(done?.jobIds.sort()).toEqual([...a.jobIds, ...added].sort());
   });
 });
 

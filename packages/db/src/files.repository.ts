@@ -41,6 +41,9 @@ export type ScanStart =
 const CLAIM_SCANS =
   'SELECT sha256, claimed, scan_status, attempt, size_bytes ' +
   'FROM claim_scans($1::char(64)[], make_interval(secs => $2))';
+const COMPLETE_SCANS =
+  'SELECT sha256, job_ids FROM complete_scans($1::char(64)[], $2::jsonb[], ' +
+  'make_interval(secs => $3), $4::integer)';
 const FINISH_SCANS =
   'SELECT sha256, job_ids FROM finish_scans($1::char(64)[], $2::jsonb[], $3::text[])';
 // Locked by key, status checked on the locked rows: see migration 0003 on why no status condition
@@ -140,6 +143,26 @@ export async function finishScan(
   return row?.finished ? { jobIds: row.job_ids } : null;
 }
 
+/** The items of a batch whose content comes up for the first time in it, in order. */
+function firstOfEachContent<T extends { sha256: string }>(items: readonly T[]): T[] {
+  const seen = new Set<string>();
+  return items.filter(({ sha256 }) => !seen.has(sha256) && seen.add(sha256));
+}
+
+/** One answer per item: the jobs its content's row finished (to its first occurrence), or null. */
+function jobsPerItem(
+  items: ReadonlyArray<{ sha256: string }>,
+  rows: Array<{ sha256: string; job_ids: string[] }>,
+): Array<FinishedJobs | null> {
+  const bySha = new Map(rows.map((r) => [r.sha256, r.job_ids]));
+  return items.map(({ sha256 }) => {
+    const jobIds = bySha.get(sha256);
+    if (!jobIds) return null;
+    bySha.delete(sha256);
+    return { jobIds };
+  });
+}
+
 /**
  * `finishScan` for many contents in one call and one transaction (`finish_scans`, see its
  * migration), with the same guarantees for each. One answer per given outcome, in order: the jobs
@@ -151,8 +174,7 @@ export async function finishScans(
   outcomes: ReadonlyArray<{ sha256: string; outcome: ScanOutcome }>,
 ): Promise<Array<FinishedJobs | null>> {
   if (outcomes.length === 0) return [];
-  const seen = new Set<string>();
-  const first = outcomes.filter(({ sha256 }) => !seen.has(sha256) && seen.add(sha256));
+  const first = firstOfEachContent(outcomes);
   const { rows } = await db.executeQuery<{ sha256: string; job_ids: string[] }>(
     CompiledQuery.raw(FINISH_SCANS, [
       first.map((o) => o.sha256),
@@ -160,13 +182,34 @@ export async function finishScans(
       first.map(({ outcome }) => ('error' in outcome ? outcome.error : null)),
     ]),
   );
-  const bySha = new Map(rows.map((r) => [r.sha256, r.job_ids]));
-  return outcomes.map(({ sha256 }) => {
-    const jobIds = bySha.get(sha256);
-    if (!jobIds) return null;
-    bySha.delete(sha256);
-    return { jobIds };
-  });
+  return jobsPerItem(outcomes, rows);
+}
+
+/**
+ * Claims and completes scans whose results are already known, in one call and one transaction
+ * (`complete_scans`, see its migration): for content read and verified before any claim. Each
+ * content waiting for a scan (pending, or processing with a heartbeat older than `staleAfterMs`)
+ * with attempts left (fewer than `maxAttempts` so far) is completed, its attempt counted, and every
+ * job waiting on it finished. One answer per given content, in order: the jobs finished, or null
+ * when it was not eligible (scanned by a live worker, already finished, out of attempts, unknown),
+ * and for every occurrence after the first of a content given twice.
+ */
+export async function completeScans(
+  db: Db,
+  scans: ReadonlyArray<{ sha256: string; results: LetterCounts }>,
+  opts: { staleAfterMs: number; maxAttempts: number },
+): Promise<Array<FinishedJobs | null>> {
+  if (scans.length === 0) return [];
+  const first = firstOfEachContent(scans);
+  const { rows } = await db.executeQuery<{ sha256: string; job_ids: string[] }>(
+    CompiledQuery.raw(COMPLETE_SCANS, [
+      first.map((s) => s.sha256),
+      first.map((s) => JSON.stringify(s.results)),
+      opts.staleAfterMs / 1000,
+      opts.maxAttempts,
+    ]),
+  );
+  return jobsPerItem(scans, rows);
 }
 
 /**

@@ -1,8 +1,10 @@
 import { contentPath, type FileScan } from '@scanner/core';
+import type { FinishedJobs } from '@scanner/db';
 import type { Logger } from '@scanner/logging';
 import type { Redis, RedisKeys, ScanMessage } from '@scanner/redis';
+import type { CompletionLog } from './completion-log.js';
 import type { ScanStore } from './scan-store.js';
-import { scanStoredFile } from './scan-stored-file.js';
+import { scanStoredFile, scanVerifiedSmallFileSync } from './scan-stored-file.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
 export interface ScanDeps {
@@ -15,6 +17,8 @@ export interface ScanDeps {
   storageRoot: string;
   verify: boolean;
   maxRetries: number;
+  /** The info line per batch of completed scans (request id to scan). */
+  completions: CompletionLog;
   /** Scans running in this process, by content: a second message for one waits for its outcome. */
   running: Map<string, Promise<Disposition>>;
 }
@@ -36,6 +40,7 @@ export function processScan(
   deps: ScanDeps,
   msg: ScanMessage,
   signal: AbortSignal,
+  delivery: { redelivered: boolean } = { redelivered: false },
 ): Promise<Disposition> {
   const same = deps.running.get(msg.sha256);
   if (same) {
@@ -48,7 +53,7 @@ export function processScan(
       () => 'keep',
     );
   }
-  const handling = scanOnce(deps, msg, signal);
+  const handling = scanOnce(deps, msg, signal, delivery);
   deps.running.set(msg.sha256, handling);
   const forget = () => {
     deps.running.delete(msg.sha256);
@@ -66,7 +71,21 @@ async function scanOnce(
   deps: ScanDeps,
   msg: ScanMessage,
   signal: AbortSignal,
+  delivery: { redelivered: boolean },
 ): Promise<Disposition> {
+  // A small file is read and verified before any claim, then claimed and completed in one call.
+  // Not for a redelivered entry (a worker may have died on it: the claim path counts attempts and
+  // gives up after MAX_RETRIES), nor without verification (only bytes that hash to the address may
+  // be recorded before the claim settles which bytes are current).
+  if (!delivery.redelivered && deps.verify) {
+    const quick = scanVerifiedSmallFileSync(contentPath(deps.storageRoot, msg.sha256), msg.sha256);
+    if (quick) {
+      const finished = await deps.store.complete(msg.sha256, quick.counts, signal);
+      // Null: not ours to complete (running elsewhere, finished, out of attempts): the claim path
+      // below tells which.
+      if (finished) return recordCompleted(deps, msg, quick, finished, undefined);
+    }
+  }
   const start = await deps.store.start(msg.sha256, signal);
 
   if (start.kind === 'finished') {
@@ -151,22 +170,28 @@ async function scanClaimed(
   }
 
   const finished = await deps.store.finish(msg.sha256, { results: scan.counts }, signal);
+  return recordCompleted(deps, msg, scan, finished, start.attempt);
+}
+
+function recordCompleted(
+  deps: ScanDeps,
+  msg: ScanMessage,
+  scan: FileScan,
+  finished: FinishedJobs | null,
+  /** The claim's attempt number; not known for a scan completed in one step. */
+  attempt: number | undefined,
+): Disposition {
   deps.metrics.bytesScanned.inc(scan.sizeBytes);
   deps.metrics.scans.inc({ outcome: 'completed' });
   if (finished) deps.metrics.jobsFinished.inc({ status: 'completed' }, finished.jobIds.length);
-  // The one line that ties an upload's request id to its scan, so info although it costs about a
-  // tenth of a small scan's CPU (LOG_LEVEL=warn drops it where that matters more than tracing).
-  deps.log.info(
-    {
-      sha256: msg.sha256,
-      jobId: msg.jobId,
-      requestId: msg.requestId,
-      sizeBytes: scan.sizeBytes,
-      jobs: finished?.jobIds.length ?? 0,
-      attempt: start.attempt,
-    },
-    'scan completed',
-  );
+  deps.completions.add({
+    sha256: msg.sha256,
+    jobId: msg.jobId,
+    requestId: msg.requestId,
+    sizeBytes: scan.sizeBytes,
+    jobs: finished?.jobIds.length ?? 0,
+    ...(attempt === undefined ? {} : { attempt }),
+  });
   // After the commit: the cache only ever holds results Postgres has. Written in the background,
   // batched with other scans'; losing it costs a cache miss, never a wrong answer.
   deps.store.cacheResults(msg.sha256, scan.counts);

@@ -24,7 +24,12 @@ export interface ConsumerOptions {
   blockMs?: number;
   log: Logger;
   metrics: WorkerMetrics;
-  handle: (msg: ScanMessage, signal: AbortSignal) => Promise<Disposition>;
+  /** `redelivered`: the entry was reclaimed from another consumer (it may have died on it). */
+  handle: (
+    msg: ScanMessage,
+    signal: AbortSignal,
+    delivery: { redelivered: boolean },
+  ) => Promise<Disposition>;
 }
 
 interface Entry {
@@ -129,8 +134,8 @@ export class ScanConsumer {
           continue;
         }
         const claimed = await this.#reclaim(free);
-        const entries = claimed.length > 0 ? claimed : await this.#read(free);
-        for (const entry of entries) this.#dispatch(entry);
+        if (claimed.length > 0) for (const entry of claimed) this.#dispatch(entry, true);
+        else for (const entry of await this.#read(free)) this.#dispatch(entry, false);
         failures = 0;
       } catch (err) {
         if (this.#stopping) break;
@@ -194,9 +199,9 @@ export class ScanConsumer {
     return entries;
   }
 
-  #dispatch(entry: Entry): void {
+  #dispatch(entry: Entry, redelivered: boolean): void {
     if (this.#inFlight.has(entry.id)) return;
-    const task = this.#process(entry).finally(() => {
+    const task = this.#process(entry, redelivered).finally(() => {
       this.#inFlight.delete(entry.id);
       const wake = this.#slotFreed;
       this.#slotFreed = undefined;
@@ -205,13 +210,13 @@ export class ScanConsumer {
     this.#inFlight.set(entry.id, task);
   }
 
-  async #process(entry: Entry): Promise<void> {
+  async #process(entry: Entry, redelivered: boolean): Promise<void> {
     const { log } = this.#o;
     const msg = decodeScanMessage(entry.message);
     let disposition: Disposition = 'ack';
     if (msg) {
       try {
-        disposition = await this.#o.handle(msg, this.#abort.signal);
+        disposition = await this.#o.handle(msg, this.#abort.signal, { redelivered });
       } catch (err) {
         log.error(
           { err, entryId: entry.id, sha256: msg.sha256 },

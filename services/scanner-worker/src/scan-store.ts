@@ -1,5 +1,6 @@
 import type { LetterCounts } from '@scanner/core';
 import {
+  completeScans,
   type Db,
   type FinishedJobs,
   finishScans,
@@ -23,6 +24,8 @@ export interface ScanStoreOptions {
   metrics: Pick<WorkerMetrics, 'batchSize'>;
   /** A scan whose heartbeat is older than this is presumed dead (same bound as reclaiming). */
   staleAfterMs: number;
+  /** Deliveries a content may have (MAX_RETRIES): a completion counts as one. */
+  maxAttempts: number;
   fileCacheTtlSeconds: number;
   /** Largest claim or finish batch (default 256). */
   maxBatch?: number;
@@ -54,6 +57,10 @@ interface Finish extends Claim {
   outcome: ScanOutcome;
 }
 
+interface Completion extends Claim {
+  results: LetterCounts;
+}
+
 /**
  * The worker's side of Postgres and the results cache, batched: every claim and every finish
  * submitted while the previous one runs (or in the same turn of the event loop) goes to Postgres
@@ -66,6 +73,7 @@ export class ScanStore {
   readonly #o: ScanStoreOptions;
   readonly #claims: GroupCommit<Claim, ScanStart>;
   readonly #finishes: GroupCommit<Finish, FinishedJobs | null>;
+  readonly #completions: GroupCommit<Completion, FinishedJobs | null>;
   readonly #cacheWrites: GroupCommit<{ sha256: string; counts: LetterCounts }, undefined>;
   readonly #running = new Set<string>();
   #heartbeat: NodeJS.Timeout | undefined;
@@ -103,6 +111,18 @@ export class ScanStore {
         onBatch: (n) => options.metrics.batchSize.observe({ op: 'finish' }, n),
       },
     );
+    this.#completions = new GroupCommit(
+      (items: Completion[]) =>
+        retryTransient(
+          () => completeScans(db, items, { staleAfterMs, maxAttempts: options.maxAttempts }),
+          dbRetry((items[0] as Completion).signal, log),
+        ),
+      {
+        maxBatch,
+        retrySingly: splitOn,
+        onBatch: (n) => options.metrics.batchSize.observe({ op: 'complete' }, n),
+      },
+    );
     this.#cacheWrites = new GroupCommit(
       async (items: Array<{ sha256: string; counts: LetterCounts }>) => {
         const { redis, keys, fileCacheTtlSeconds } = this.#o;
@@ -131,6 +151,18 @@ export class ScanStore {
   /** Records a scan's outcome and finishes its jobs (see `finishScans`); null if not ours to finish. */
   finish(sha256: string, outcome: ScanOutcome, signal: AbortSignal): Promise<FinishedJobs | null> {
     return this.#finishes.submit({ sha256, outcome, signal });
+  }
+
+  /**
+   * Claims and completes, in one step, a scan whose results are known before any claim (see
+   * `completeScans`); null when a claim would not have been granted, and nothing was recorded.
+   */
+  complete(
+    sha256: string,
+    results: LetterCounts,
+    signal: AbortSignal,
+  ): Promise<FinishedJobs | null> {
+    return this.#completions.submit({ sha256, results, signal });
   }
 
   /** Stores results in the cache in the background; failures only cost a cache miss. */

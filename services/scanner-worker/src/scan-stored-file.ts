@@ -31,12 +31,35 @@ function scanSmallFileSync(path: string, sizeHint: number, verify: boolean): Fil
   // stat, not open: opening a FIFO (or a device) could block the event loop, stat never does.
   const stats = statSync(path);
   if (!stats.isFile() || stats.size !== sizeHint) return null;
+  const bytes = readWholeSync(path, sizeHint);
+  return bytes && countSync(bytes, verify);
+}
+
+/**
+ * The scan of a stored small file done before any claim, or null: not a regular file of at most
+ * SYNC_READ_MAX_BYTES, unreadable, or bytes that do not hash to `sha256`. Only bytes that are the
+ * content itself count, so the result is right whenever it is recorded; anything else is left to
+ * the claim path, which reads the file again and reports what is wrong with it.
+ */
+export function scanVerifiedSmallFileSync(path: string, sha256: string): FileScan | null {
+  try {
+    const stats = statSync(path);
+    if (!stats.isFile() || stats.size > SYNC_READ_MAX_BYTES) return null;
+    const bytes = readWholeSync(path, stats.size);
+    const scan = bytes && countSync(bytes, true);
+    return scan?.sha256 === sha256 ? scan : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The file's bytes if it holds exactly `size` of them, else null. */
+function readWholeSync(path: string, size: number): Buffer | null {
   const fd = openSync(path, 'r');
-  let bytes: Buffer;
   try {
     // One byte more than expected, so that reading to the end takes one read and a file that has
     // grown since the stat is noticed (and left to the streaming path).
-    const buffer = Buffer.allocUnsafe(sizeHint + 1);
+    const buffer = Buffer.allocUnsafe(size + 1);
     let filled = 0;
     for (;;) {
       const n = readSync(fd, buffer, filled, buffer.length - filled, null);
@@ -44,10 +67,13 @@ function scanSmallFileSync(path: string, sizeHint: number, verify: boolean): Fil
       filled += n;
       if (filled === buffer.length) return null;
     }
-    bytes = buffer.subarray(0, filled);
+    return filled === size ? buffer.subarray(0, filled) : null;
   } finally {
     closeSync(fd);
   }
+}
+
+function countSync(bytes: Buffer, verify: boolean): FileScan {
   const counts = new LetterCounter().update(bytes).counts();
   const sha256 = verify ? createHash('sha256').update(bytes).digest('hex') : null;
   return { counts, sizeBytes: bytes.length, sha256 };

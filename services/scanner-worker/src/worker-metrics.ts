@@ -113,7 +113,7 @@ export function createWorkerMetrics(
     }),
     batchSize: new Histogram({
       name: 'scanner_worker_batch_entries',
-      help: 'Scans per Postgres call (op: claim, finish) and stream entries per acknowledgement (ack).',
+      help: 'Scans per Postgres call (op: claim, finish, complete) and stream entries per acknowledgement (ack).',
       labelNames: ['op'],
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
       registers: [registry],

@@ -6,6 +6,7 @@ import type { Registry } from '@scanner/http-kit';
 import type { Logger } from '@scanner/logging';
 import { republishLostScans } from '@scanner/recovery';
 import { closeRedis, connectRedis, type Redis, type RedisKeys } from '@scanner/redis';
+import { CompletionLog } from './completion-log.js';
 import { type Disposition, processScan, type ScanDeps } from './process-scan.js';
 import { ScanConsumer } from './scan-consumer.js';
 import { ScanStore } from './scan-store.js';
@@ -45,6 +46,7 @@ export function createWorker(deps: WorkerDeps, name = consumerName()): Worker {
     log,
     metrics,
     staleAfterMs: config.worker.claimIdleMs,
+    maxAttempts: config.worker.maxRetries,
     fileCacheTtlSeconds: config.cache.fileResultsTtlSeconds,
   });
   const scanDeps: ScanDeps = {
@@ -56,6 +58,7 @@ export function createWorker(deps: WorkerDeps, name = consumerName()): Worker {
     storageRoot: config.storage.rootPath,
     verify: config.worker.verifyScans,
     maxRetries: config.worker.maxRetries,
+    completions: new CompletionLog(log),
     running: new Map<string, Promise<Disposition>>(),
   };
   const consumer = new ScanConsumer({
@@ -67,7 +70,7 @@ export function createWorker(deps: WorkerDeps, name = consumerName()): Worker {
     claimIdleMs: config.worker.claimIdleMs,
     log: log.child({ component: 'consumer', consumer: name }),
     metrics,
-    handle: (msg, signal) => processScan(scanDeps, msg, signal),
+    handle: (msg, signal, delivery) => processScan(scanDeps, msg, signal, delivery),
   });
   const republishEveryMs = Math.max(
     100,
@@ -101,6 +104,7 @@ export function createWorker(deps: WorkerDeps, name = consumerName()): Worker {
       clearInterval(republishTimer);
       await consumer.stop(graceMs);
       await store.stop();
+      scanDeps.completions.flush();
       await republishing;
       await closeRedis(blocking);
     },

@@ -6,7 +6,9 @@ import type { JobView } from '@scanner/db';
 import { encodeScanMessage } from '@scanner/redis';
 import type { ServiceTestContext } from '@scanner/runtime/testing';
 import { waitFor } from '@scanner/testing';
+import { type RawBuilder, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
+import { SYNC_READ_MAX_BYTES } from '../src/scan-stored-file.js';
 import {
   fileRow,
   jobRow,
@@ -60,7 +62,12 @@ async function batchStats() {
     calls: pick('scanner_worker_batch_entries_count', op),
     items: pick('scanner_worker_batch_entries_sum', op),
   });
-  return { claim: stats('claim'), finish: stats('finish'), ack: stats('ack') };
+  return {
+    claim: stats('claim'),
+    finish: stats('finish'),
+    complete: stats('complete'),
+    ack: stats('ack'),
+  };
 }
 
 const streamEmpty = () =>
@@ -69,7 +76,7 @@ const streamEmpty = () =>
   });
 
 describe('batched scans', () => {
-  it('claims and finishes many small files in a few calls, each counted exactly', async () => {
+  it('completes many small files in a few calls, each read and verified first, counted exactly', async () => {
     const contents = Array.from({ length: 30 }, (_, i) => `small file ${i} ${'ab'.repeat(i)}`);
     const jobs: JobView[] = [];
     for (const c of contents) jobs.push(await seedUpload(ctx, c, { publish: false }));
@@ -83,17 +90,89 @@ describe('batched scans', () => {
     }
     await streamEmpty();
     const after = await batchStats();
-    expect(after.claim.items - before.claim.items).toBe(30);
-    expect(after.finish.items - before.finish.items).toBe(30);
+    // Claimed and completed in one step: no claim, no finish of their own.
+    expect(after.complete.items - before.complete.items).toBe(30);
+    expect(after.claim.items - before.claim.items).toBe(0);
+    expect(after.finish.items - before.finish.items).toBe(0);
     expect(after.ack.items - before.ack.items).toBe(30);
     // One read of 30 entries: far fewer calls than files.
-    expect(after.claim.calls - before.claim.calls).toBeLessThanOrEqual(3);
-    expect(after.finish.calls - before.finish.calls).toBeLessThanOrEqual(10);
+    expect(after.complete.calls - before.complete.calls).toBeLessThanOrEqual(3);
     // The results cache is filled for each (in the background, after the commit).
     await waitFor(async () => {
       const cached = await ctx.redis.get(ctx.keys.fileResults(jobs[29]?.sha256 as string));
       return cached !== null;
     });
+  });
+
+  it('claims and finishes files too large to read up front in a few calls, each counted exactly', async () => {
+    const contents = Array.from({ length: 12 }, (_, i) =>
+      Buffer.alloc(SYNC_READ_MAX_BYTES + 1 + i, `large ${i} `),
+    );
+    const jobs: JobView[] = [];
+    for (const c of contents) jobs.push(await seedUpload(ctx, c, { publish: false }));
+    const before = await batchStats();
+    await publishTogether(jobs);
+    await Promise.all(jobs.map((j) => waitForJob(ctx, j.jobId, 'completed')));
+    for (const [i, j] of jobs.entries()) {
+      const row = await fileRow(ctx, j.sha256);
+      expect(row.results).toEqual(countLetters(contents[i] as Buffer));
+      expect(row.scan_attempts).toBe(1);
+    }
+    await streamEmpty();
+    const after = await batchStats();
+    expect(after.claim.items - before.claim.items).toBe(12);
+    expect(after.finish.items - before.finish.items).toBe(12);
+    expect(after.complete.items - before.complete.items).toBe(0);
+    expect(after.claim.calls - before.claim.calls).toBeLessThanOrEqual(3);
+    expect(after.finish.calls - before.finish.calls).toBeLessThanOrEqual(8);
+  });
+
+  it('leaves a small file whose scan a live worker holds to that worker, though it could read it', async () => {
+    const held = await seedUpload(ctx, 'held by another worker', { publish: false });
+    const claimHeld = (heartbeatAt: RawBuilder<Date>) =>
+      ctx.db
+        .updateTable('files')
+        .set({ scan_status: 'processing', scan_attempts: 1, heartbeat_at: heartbeatAt })
+        .where('sha256', '=', held.sha256)
+        .execute();
+    await claimHeld(sql<Date>`now() + interval '1 hour'`); // a heartbeat that stays fresh
+    const before = await batchStats();
+    await publishTogether([held]);
+    await waitFor(async () => (await batchStats()).claim.items > before.claim.items, {
+      message: 'the claim path asked after the one-step completion was refused',
+    });
+    expect(await fileRow(ctx, held.sha256)).toMatchObject({
+      scan_status: 'processing',
+      scan_attempts: 1,
+      results: null,
+    });
+    expect(await unacknowledged(ctx)).toBe(1); // kept for when that worker dies
+    // It dies: its heartbeat goes stale, the entry is reclaimed and the scan taken over.
+    await claimHeld(sql<Date>`now() - interval '1 hour'`);
+    await waitForJob(ctx, held.jobId, 'completed');
+    expect((await fileRow(ctx, held.sha256)).scan_attempts).toBe(2);
+    await streamEmpty();
+  });
+
+  it('takes an entry reclaimed from a consumer that died on it through the claim path', async () => {
+    const job = await seedUpload(ctx, 'small, but a worker died on it', { publish: false });
+    const before = await batchStats();
+    // Added and read by a consumer that then dies, atomically: this worker can only reclaim it.
+    await ctx.redis
+      .multi()
+      .xAdd(
+        ctx.keys.scanStream,
+        '*',
+        encodeScanMessage({ sha256: job.sha256, jobId: job.jobId, requestId: 'reclaimed' }),
+      )
+      .xReadGroup(ctx.keys.scanGroup, 'died-mid-scan', { key: ctx.keys.scanStream, id: '>' })
+      .exec();
+    await waitForJob(ctx, job.jobId, 'completed');
+    const after = await batchStats();
+    expect(after.claim.items - before.claim.items).toBe(1);
+    expect(after.complete.items - before.complete.items).toBe(0);
+    expect((await fileRow(ctx, job.sha256)).scan_attempts).toBe(1);
+    await streamEmpty();
   });
 
   it('a file still being read does not hold back the others delivered with it', async () => {

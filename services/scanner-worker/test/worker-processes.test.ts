@@ -213,7 +213,7 @@ describe('fault soak', () => {
             r
               .output()
               .split('\n')
-              .filter((l) => !l.includes('scan completed'))
+              .filter((l) => !l.includes('scans completed'))
               .join('\n'),
           )
           .join('\n-----\n'),
