@@ -78,12 +78,17 @@ async function scanOnce(
   // gives up after MAX_RETRIES), nor without verification (only bytes that hash to the address may
   // be recorded before the claim settles which bytes are current).
   if (!delivery.redelivered && deps.verify) {
+    const started = performance.now();
     const quick = scanVerifiedSmallFileSync(contentPath(deps.storageRoot, msg.sha256), msg.sha256);
+    const seconds = (performance.now() - started) / 1000;
     if (quick) {
       const finished = await deps.store.complete(msg.sha256, quick.counts, signal);
       // Null: not ours to complete (running elsewhere, finished, out of attempts): the claim path
       // below tells which.
-      if (finished) return recordCompleted(deps, msg, quick, finished, undefined);
+      if (finished) {
+        deps.metrics.scanDuration.observe(seconds);
+        return recordCompleted(deps, msg, quick, finished, undefined);
+      }
     }
   }
   const start = await deps.store.start(msg.sha256, signal);
