@@ -70,6 +70,33 @@ async function batchStats() {
   };
 }
 
+/**
+ * Delivers one entry per content to the worker in one read, waits until every job is completed
+ * with exact counts (each content scanned once) and the stream is empty, and returns the batched
+ * calls made meanwhile and the items they carried, per operation.
+ */
+async function scanTogether(contents: Array<Buffer | string>) {
+  const jobs: JobView[] = [];
+  for (const c of contents) jobs.push(await seedUpload(ctx, c, { publish: false }));
+  const before = await batchStats();
+  await publishTogether(jobs);
+  await Promise.all(jobs.map((j) => waitForJob(ctx, j.jobId, 'completed')));
+  for (const [i, j] of jobs.entries()) {
+    const row = await fileRow(ctx, j.sha256);
+    expect(row.results).toEqual(countLetters(Buffer.from(contents[i] as Buffer | string)));
+    expect(row.scan_attempts).toBe(1);
+  }
+  await streamEmpty();
+  const after = await batchStats();
+  const ops = ['claim', 'finish', 'complete', 'ack'] as const;
+  const delta = (field: 'calls' | 'items') =>
+    Object.fromEntries(ops.map((op) => [op, after[op][field] - before[op][field]])) as Record<
+      (typeof ops)[number],
+      number
+    >;
+  return { jobs, calls: delta('calls'), items: delta('items') };
+}
+
 const streamEmpty = () =>
   waitFor(async () => (await ctx.redis.xLen(ctx.keys.scanStream)) === 0, {
     message: 'stream drained',
@@ -78,25 +105,11 @@ const streamEmpty = () =>
 describe('batched scans', () => {
   it('completes many small files in a few calls, each read and verified first, counted exactly', async () => {
     const contents = Array.from({ length: 30 }, (_, i) => `small file ${i} ${'ab'.repeat(i)}`);
-    const jobs: JobView[] = [];
-    for (const c of contents) jobs.push(await seedUpload(ctx, c, { publish: false }));
-    const before = await batchStats();
-    await publishTogether(jobs);
-    await Promise.all(jobs.map((j) => waitForJob(ctx, j.jobId, 'completed')));
-    for (const [i, j] of jobs.entries()) {
-      const row = await fileRow(ctx, j.sha256);
-      expect(row.results).toEqual(countLetters(Buffer.from(contents[i] as string)));
-      expect(row.scan_attempts).toBe(1);
-    }
-    await streamEmpty();
-    const after = await batchStats();
+    const { jobs, calls, items } = await scanTogether(contents);
     // Claimed and completed in one step: no claim, no finish of their own.
-    expect(after.complete.items - before.complete.items).toBe(30);
-    expect(after.claim.items - before.claim.items).toBe(0);
-    expect(after.finish.items - before.finish.items).toBe(0);
-    expect(after.ack.items - before.ack.items).toBe(30);
+    expect(items).toMatchObject({ complete: 30, claim: 0, finish: 0, ack: 30 });
     // One read of 30 entries: far fewer calls than files.
-    expect(after.complete.calls - before.complete.calls).toBeLessThanOrEqual(3);
+    expect(calls.complete).toBeLessThanOrEqual(3);
     // The results cache is filled for each (in the background, after the commit).
     await waitFor(async () => {
       const cached = await ctx.redis.get(ctx.keys.fileResults(jobs[29]?.sha256 as string));
@@ -108,23 +121,10 @@ describe('batched scans', () => {
     const contents = Array.from({ length: 12 }, (_, i) =>
       Buffer.alloc(SYNC_READ_MAX_BYTES + 1 + i, `large ${i} `),
     );
-    const jobs: JobView[] = [];
-    for (const c of contents) jobs.push(await seedUpload(ctx, c, { publish: false }));
-    const before = await batchStats();
-    await publishTogether(jobs);
-    await Promise.all(jobs.map((j) => waitForJob(ctx, j.jobId, 'completed')));
-    for (const [i, j] of jobs.entries()) {
-      const row = await fileRow(ctx, j.sha256);
-      expect(row.results).toEqual(countLetters(contents[i] as Buffer));
-      expect(row.scan_attempts).toBe(1);
-    }
-    await streamEmpty();
-    const after = await batchStats();
-    expect(after.claim.items - before.claim.items).toBe(12);
-    expect(after.finish.items - before.finish.items).toBe(12);
-    expect(after.complete.items - before.complete.items).toBe(0);
-    expect(after.claim.calls - before.claim.calls).toBeLessThanOrEqual(3);
-    expect(after.finish.calls - before.finish.calls).toBeLessThanOrEqual(8);
+    const { calls, items } = await scanTogether(contents);
+    expect(items).toMatchObject({ claim: 12, finish: 12, complete: 0, ack: 12 });
+    expect(calls.claim).toBeLessThanOrEqual(3);
+    expect(calls.finish).toBeLessThanOrEqual(8);
   });
 
   it('leaves a small file whose scan a live worker holds to that worker, though it could read it', async () => {
