@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
-import { Writable } from 'node:stream';
 import { createLogger } from '@scanner/logging';
+import { captureLogLines } from '@scanner/logging/testing';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -13,14 +13,8 @@ import {
   Shutdown,
 } from '../src/index.js';
 
-const lines: Array<Record<string, unknown>> = [];
-const sink = new Writable({
-  write(chunk, _enc, done) {
-    for (const l of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(l));
-    done();
-  },
-});
-const log = createLogger({ service: 'test', level: 'debug', destination: sink });
+const { lines, destination } = captureLogLines();
+const log = createLogger({ service: 'test', level: 'debug', destination });
 
 let base: string;
 const server = createServer(

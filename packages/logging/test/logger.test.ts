@@ -1,21 +1,10 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/index.js';
-
-function capture() {
-  const lines: Array<Record<string, unknown>> = [];
-  const destination = new Writable({
-    write(chunk, _enc, done) {
-      for (const l of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(l));
-      done();
-    },
-  });
-  return { lines, destination };
-}
+import { captureLogLines } from '../src/testing.js';
 
 describe('createLogger', () => {
   it('writes JSON lines with the service, a level name, an ISO time, and errors under err', () => {
-    const { lines, destination } = capture();
+    const { lines, destination } = captureLogLines();
     const log = createLogger({ service: 'svc', destination });
     log.child({ jobId: 'j1' }).error({ err: new Error('boom') }, 'failed');
     const line = lines[0] as Record<string, unknown>;
@@ -26,7 +15,7 @@ describe('createLogger', () => {
   });
 
   it('redacts credentials wherever request headers are logged', () => {
-    const { lines, destination } = capture();
+    const { lines, destination } = captureLogLines();
     const log = createLogger({ service: 'svc', destination });
     log.info(
       { req: { headers: { authorization: 'Bearer secret', cookie: 'c=1', accept: '*/*' } } },
@@ -38,7 +27,7 @@ describe('createLogger', () => {
   });
 
   it('honours the level', () => {
-    const { lines, destination } = capture();
+    const { lines, destination } = captureLogLines();
     const log = createLogger({ service: 'svc', level: 'warn', destination });
     log.info('hidden');
     log.warn('shown');

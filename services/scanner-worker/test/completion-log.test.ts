@@ -1,17 +1,11 @@
-import { Writable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { createLogger } from '@scanner/logging';
+import { captureLogLines } from '@scanner/logging/testing';
 import { describe, expect, it } from 'vitest';
 import { CompletionLog } from '../src/completion-log.js';
 
 function capture() {
-  const lines: Array<Record<string, unknown>> = [];
-  const destination = new Writable({
-    write(chunk, _enc, done) {
-      for (const l of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(l));
-      done();
-    },
-  });
+  const { lines, destination } = captureLogLines();
   return { lines, log: createLogger({ service: 'test', level: 'info', destination }) };
 }
 
