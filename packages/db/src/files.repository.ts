@@ -123,24 +123,14 @@ export interface FinishedJobs {
 
 export type ScanOutcome = { results: LetterCounts } | { error: string };
 
-/**
- * Records the outcome of a scan and finishes every job waiting on that content, atomically, in one
- * round trip: `finish_scan` (see its migration) updates the content row first — waiting for any
- * upload holding that row's lock — and then the jobs with a fresh snapshot, so a job inserted by
- * that upload is finished too. Null when the content was not waiting for a scan any more.
- */
+/** `finishScans` for one content. */
 export async function finishScan(
   db: Db,
   sha256: string,
   outcome: ScanOutcome,
 ): Promise<FinishedJobs | null> {
-  const results = 'results' in outcome ? JSON.stringify(outcome.results) : null;
-  const error = 'error' in outcome ? outcome.error : null;
-  const { rows } = await sql<{ finished: boolean; job_ids: string[] }>`
-    SELECT finished, job_ids FROM finish_scan(${sha256}, ${results}::jsonb, ${error})
-  `.execute(db);
-  const row = rows[0];
-  return row?.finished ? { jobIds: row.job_ids } : null;
+  const [finished] = await finishScans(db, [{ sha256, outcome }]);
+  return finished ?? null;
 }
 
 /** The items of a batch whose content comes up for the first time in it, in order. */

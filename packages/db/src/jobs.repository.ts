@@ -129,14 +129,6 @@ export async function recordCompletedUploads(
   return byJobId(inputs, rows);
 }
 
-/** `recordCompletedUploads` for one upload. */
-export async function recordCompletedUpload(
-  db: Db,
-  input: UploadInput,
-): Promise<JobView | undefined> {
-  return (await recordCompletedUploads(db, [input]))[0];
-}
-
 /**
  * Records brand-new content and its first job, for a batch of uploads in one statement (one round
  * trip, one commit). An entry is undefined where the content row already exists: that upload takes
