@@ -4,6 +4,7 @@ import { type LoadReport, type LoadSpec, runLoad } from '../load/loadgen.js';
 import { startCeiling } from '../system/ceiling.js';
 import { leftoverTempFiles, postgresCpuSeconds, systemCounts } from '../system/checks.js';
 import { cpuPerRequest, loadSettings, rateFigures, takeTurns, withSystem } from '../system/kit.js';
+import { machineCpuSeconds } from '../system/stack.js';
 
 export const UPLOAD_BYTES = 1024;
 
@@ -59,13 +60,18 @@ export const upload1kb: Scenario = {
           ceiling: () =>
             measured(
               'ceiling',
-              { server: ceiling.pid, postgres },
+              { server: ceiling.pid, postgres, machine: machineCpuSeconds },
               uniqueUploads(ceiling.url, 'body'),
             ),
           system: () =>
             measured(
               'system',
-              { edge: stack.edge.pid, gateway: stack.gateway.pid, postgres },
+              {
+                edge: stack.edge.pid,
+                gateway: stack.gateway.pid,
+                postgres,
+                machine: machineCpuSeconds,
+              },
               uniqueUploads(`${stack.url}/api/v1/files`, 'content'),
             ),
         });
@@ -96,6 +102,7 @@ export const upload1kb: Scenario = {
           cpu_ms_per_upload_edge: cpu.system.edge ?? 0,
           cpu_ms_per_upload_gateway: cpu.system.gateway ?? 0,
           cpu_ms_per_upload_postgres: cpu.system.postgres ?? 0,
+          cpu_ms_per_upload_machine: cpu.system.machine ?? 0,
           ...(problems.length > 0 ? { errors: problems.join(' | ').slice(0, 2000) } : {}),
         },
         ceiling: {
@@ -104,6 +111,7 @@ export const upload1kb: Scenario = {
           ...rateFigures(bare, 'uploads_'),
           cpu_ms_per_upload_server: cpu.ceiling.server ?? 0,
           cpu_ms_per_upload_postgres: cpu.ceiling.postgres ?? 0,
+          cpu_ms_per_upload_machine: cpu.ceiling.machine ?? 0,
         },
         ratio: round(system.perSecond / bare.perSecond),
         target: 0.7,

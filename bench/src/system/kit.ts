@@ -85,6 +85,8 @@ export async function takeTurns<K extends string>(
   for (let run = 0; run < runs; run++) {
     for (const [name, fn] of Object.entries(contenders) as Array<[K, () => Promise<LoadReport>]>) {
       const report = await fn();
+      // Progress on stderr: every run's rate, not only the best, shows how steady the machine was.
+      process.stderr.write(`# run ${run + 1}/${runs} ${name}: ${report.perSecond.toFixed(0)}/s\n`);
       if (report.failed > 0) failures.push(`${name}: ${describeFailures(report)}`);
       const current = best[name];
       if (!current || report.perSecond > current.perSecond) best[name] = report;

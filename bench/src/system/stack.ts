@@ -56,6 +56,25 @@ export function processCpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** CPU seconds the whole machine has spent busy (every process and the kernel), from /proc/stat. */
+export function machineCpuSeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] as string;
+  // user nice system idle iowait irq softirq steal …: busy is all but idle and iowait.
+  const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+  const busy = ticks.reduce((sum, t, i) => (i === 3 || i === 4 ? sum : sum + t), 0);
+  return busy / 100;
+}
+
+/** BENCH_SERVICE_ENV: a JSON object of variables every service gets (to try a setting). */
+function benchServiceEnv(): Record<string, string> {
+  const raw = process.env.BENCH_SERVICE_ENV;
+  if (!raw) return {};
+  const parsed: unknown = JSON.parse(raw);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new Error('BENCH_SERVICE_ENV must be a JSON object of strings');
+  return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, String(v)]));
+}
+
 /**
  * One isolated system: database `scanner_bench_<random>` (created and migrated with the migrate
  * CLI), Redis prefix `bench:<random>:`, a storage volume and a log folder in `dir`.
@@ -129,6 +148,7 @@ export class BenchEnvironment {
       REDIS_URL: this.redisUrl,
       REDIS_KEY_PREFIX: this.prefix,
       FILE_STORAGE_PATH: this.storageRoot,
+      ...benchServiceEnv(),
       ...extra,
     };
   }

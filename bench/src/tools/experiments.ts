@@ -5,6 +5,9 @@
 //                                  directories of the volume before the run.
 //   worker  '{"name":{ENV:…},…}'   a backlog of 1 KiB uploads drained by scanner-workers started
 //                                  with that environment (`"WORKERS":"2"` starts two).
+//   steady  '{"name":{ENV:…},…}'   1 KiB uploads to completion with scanner-workers of that
+//                                  environment running (a steady flow, not a backlog): jobs per
+//                                  second and CPU per job of the workers, Postgres, the machine.
 //   statement                      Postgres CPU of the gateway's insert for new content: as sent
 //                                  now (unnamed), as a named prepared statement, and a plain INSERT.
 import { createHash, randomUUID } from 'node:crypto';
@@ -18,6 +21,7 @@ import { postgresCpuSeconds, waitUntilNoneUnfinished } from '../system/checks.js
 import { cpuPerRequest } from '../system/kit.js';
 import {
   BenchEnvironment,
+  machineCpuSeconds,
   processCpuSeconds,
   type ServiceProcess,
   Stack,
@@ -50,7 +54,11 @@ async function gateway(variants: Variants): Promise<void> {
       for (let run = 0; run < runs; run++) {
         for (const { name, env, stack } of systems) {
           const { report, cpuMs } = await cpuPerRequest(
-            { gateway: stack.gateway.pid, postgres: () => postgresCpuSeconds(env.databaseName) },
+            {
+              gateway: stack.gateway.pid,
+              postgres: () => postgresCpuSeconds(env.databaseName),
+              machine: machineCpuSeconds,
+            },
             () => runLoad(uniqueUploads(`${stack.gateway.url}/api/v1/files`, 'content')),
           );
           if (!best[name] || report.perSecond > (best[name].uploads_per_s as number))
@@ -60,6 +68,7 @@ async function gateway(variants: Variants): Promise<void> {
               p99_ms: round(report.p99Ms, 1),
               cpu_ms_per_upload_gateway: cpuMs.gateway,
               cpu_ms_per_upload_postgres: cpuMs.postgres,
+              cpu_ms_per_upload_machine: cpuMs.machine,
               failed: report.failed,
             };
         }
@@ -90,7 +99,12 @@ async function worker(variants: Variants): Promise<void> {
             ),
           );
           const cpu = () => workers.reduce((sum, w) => sum + processCpuSeconds(w.pid), 0);
-          const [cpu0, pg0, t0] = [cpu(), postgresCpuSeconds(env.databaseName), performance.now()];
+          const [cpu0, pg0, machine0, t0] = [
+            cpu(),
+            postgresCpuSeconds(env.databaseName),
+            machineCpuSeconds(),
+            performance.now(),
+          ];
           const drained = await waitUntilNoneUnfinished(env, 180_000, 20);
           const seconds = (performance.now() - t0) / 1000;
           print(name, {
@@ -103,6 +117,51 @@ async function worker(variants: Variants): Promise<void> {
               ((postgresCpuSeconds(env.databaseName) - pg0) * 1000) / up.ok,
               3,
             ),
+            cpu_ms_per_scan_machine: round(((machineCpuSeconds() - machine0) * 1000) / up.ok, 3),
+          });
+          await Promise.all(workers.map((w) => w.stop()));
+        }
+      }
+    } finally {
+      await stack.stop();
+      await env.destroy();
+    }
+  });
+}
+
+async function steady(variants: Variants): Promise<void> {
+  const count = Number(process.env.BENCH_COMPLETION_UPLOADS ?? 3000);
+  await withTempDir(contextFromEnv(), async (dir) => {
+    const env = await BenchEnvironment.create(dir);
+    const stack = await Stack.start(env, {});
+    try {
+      for (let run = 0; run < runs; run++) {
+        for (const [name, { WORKERS = '1', ...workerEnv }] of Object.entries(variants)) {
+          const workers: ServiceProcess[] = await Promise.all(
+            Array.from({ length: Number(WORKERS) }, () =>
+              startService(env, 'scanner-worker', workerEnv),
+            ),
+          );
+          const cpu = () => workers.reduce((sum, w) => sum + processCpuSeconds(w.pid), 0);
+          const [cpu0, pg0, machine0, t0] = [
+            cpu(),
+            postgresCpuSeconds(env.databaseName),
+            machineCpuSeconds(),
+            performance.now(),
+          ];
+          const url = `${stack.gateway.url}/api/v1/files`;
+          const up = await runLoad({ ...uniqueUploads(url, 'content'), count, warmup: 0 });
+          const drained = await waitUntilNoneUnfinished(env, 180_000, 20);
+          const seconds = (performance.now() - t0) / 1000;
+          const per = (s: number) => round((s * 1000) / up.ok, 3);
+          print(name, {
+            run,
+            uploads: up.ok,
+            drained,
+            jobs_per_s: round(up.ok / seconds, 1),
+            cpu_ms_per_job_workers: per(cpu() - cpu0),
+            cpu_ms_per_job_postgres: per(postgresCpuSeconds(env.databaseName) - pg0),
+            cpu_ms_per_job_machine: per(machineCpuSeconds() - machine0),
           });
           await Promise.all(workers.map((w) => w.stop()));
         }
@@ -184,8 +243,9 @@ const [experiment, json = '{}'] = process.argv.slice(2);
 const variants = JSON.parse(json) as Variants;
 if (experiment === 'gateway') await gateway(variants);
 else if (experiment === 'worker') await worker(variants);
+else if (experiment === 'steady') await steady(variants);
 else if (experiment === 'statement') await statement();
 else {
-  console.error('usage: experiments.js gateway|worker <variants-json> | statement');
+  console.error('usage: experiments.js gateway|worker|steady <variants-json> | statement');
   process.exitCode = 2;
 }
