@@ -58,6 +58,7 @@ const envSchema = z.object({
   JOB_RETENTION_DAYS: z.coerce.number().gt(0).default(7),
   MAX_RETRIES: int(1, 1000).default(3),
   WORKER_CONCURRENCY: int(1, 256).default(16),
+  WORKER_BATCH_WAIT_MS: int(0, 10_000).default(10),
   CLAIM_IDLE_MS: int(100).default(30_000),
   REPUBLISH_AFTER_MS: int(100).default(60_000),
   VERIFY_SCANS: flag.default(true),
@@ -86,6 +87,8 @@ export interface Config {
   jobs: { retentionMs: number };
   worker: {
     concurrency: number;
+    /** After a read that found only a few entries, how long to let more gather before the next. */
+    batchWaitMs: number;
     maxRetries: number;
     claimIdleMs: number;
     republishAfterMs: number;
@@ -159,6 +162,7 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
     jobs: { retentionMs: e.JOB_RETENTION_DAYS * DAY_MS },
     worker: {
       concurrency: e.WORKER_CONCURRENCY,
+      batchWaitMs: e.WORKER_BATCH_WAIT_MS,
       maxRetries: e.MAX_RETRIES,
       claimIdleMs: e.CLAIM_IDLE_MS,
       republishAfterMs: e.REPUBLISH_AFTER_MS,

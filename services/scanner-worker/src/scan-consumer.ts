@@ -19,6 +19,11 @@ export interface ConsumerOptions {
   keys: RedisKeys;
   consumerName: string;
   concurrency: number;
+  /**
+   * After a read that filled less than half the free slots, wait this long before the next one
+   * (0: never), so that a steady flow is handled in batches rather than an entry at a time.
+   */
+  batchWaitMs?: number;
   /** Entries idle this long belong to a dead or stuck consumer and may be claimed. */
   claimIdleMs: number;
   blockMs?: number;
@@ -52,6 +57,7 @@ export class ScanConsumer {
   #stopping = false;
   #loop: Promise<void> | undefined;
   #slotFreed: (() => void) | undefined;
+  #endWait: (() => void) | undefined;
   #lastReclaim = 0;
   #keepAlive: NodeJS.Timeout | undefined;
   #groupReady = false;
@@ -93,6 +99,7 @@ export class ScanConsumer {
     if (this.#stopping) return this.#loop;
     this.#stopping = true;
     this.#slotFreed?.();
+    this.#endWait?.();
     // The loop exits within one blocking read; whatever that read delivered is handled below.
     await this.#loop;
     const drained = Promise.allSettled([...this.#inFlight.values()]);
@@ -135,7 +142,14 @@ export class ScanConsumer {
         }
         const claimed = await this.#reclaim(free);
         if (claimed.length > 0) for (const entry of claimed) this.#dispatch(entry, true);
-        else for (const entry of await this.#read(free)) this.#dispatch(entry, false);
+        else {
+          const entries = await this.#read(free);
+          for (const entry of entries) this.#dispatch(entry, false);
+          // A steady flow arrives an entry at a time: read at once and every entry would cost a
+          // read, a Postgres call and an ack of its own. Letting the next ones gather for a few
+          // milliseconds shares those calls; the entries just read are already being handled.
+          if (entries.length > 0 && entries.length < free / 2) await this.#batchWait();
+        }
         failures = 0;
       } catch (err) {
         if (this.#stopping) break;
@@ -152,6 +166,20 @@ export class ScanConsumer {
         await sleep(delay, this.#abort.signal);
       }
     }
+  }
+
+  /** The pause between reads of a steady flow; a stop() ends it at once. */
+  async #batchWait(): Promise<void> {
+    const ms = this.#o.batchWaitMs ?? 0;
+    if (ms <= 0 || this.#stopping) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#endWait = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.#endWait = undefined;
   }
 
   async #read(count: number): Promise<Entry[]> {

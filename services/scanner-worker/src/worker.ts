@@ -67,6 +67,7 @@ export function createWorker(deps: WorkerDeps, name = consumerName()): Worker {
     keys: deps.keys,
     consumerName: name,
     concurrency: config.worker.concurrency,
+    batchWaitMs: config.worker.batchWaitMs,
     claimIdleMs: config.worker.claimIdleMs,
     log: log.child({ component: 'consumer', consumer: name }),
     metrics,
