@@ -2,5 +2,6 @@ export * from './health.js';
 export * from './metrics.js';
 export * from './problem.js';
 export * from './request-context.js';
+export * from './send-json.js';
 export * from './service-app.js';
 export * from './shutdown.js';

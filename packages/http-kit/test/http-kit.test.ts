@@ -11,6 +11,7 @@ import {
   problemHandler,
   requestContext,
   Shutdown,
+  sendJson,
 } from '../src/index.js';
 
 const { lines, destination } = captureLogLines();
@@ -31,6 +32,9 @@ const server = createServer(
     })
     .get('/id', (req, res) => {
       res.json({ id: req.id });
+    })
+    .get('/json', (_req, res) => {
+      sendJson(res, 201, { ok: 'ünïcode' }, { Location: '/json/1' });
     })
     .use(notFoundHandler)
     .use(
@@ -64,7 +68,7 @@ describe('problem+json errors', () => {
   });
 
   it('hides unexpected errors behind a generic 500 and logs them with the stack under err', async () => {
-    const res = await fetch(`${base}/boom`);
+    const res = await fetch(`${base}/boom`, { headers: { 'x-request-id': 'boom-1' } });
     expect(res.status).toBe(500);
     const text = await res.text();
     expect(text).not.toContain('secret internal detail');
@@ -72,6 +76,8 @@ describe('problem+json errors', () => {
     const logged = lines.find((l) => l.msg === 'unhandled error');
     expect(logged?.err).toMatchObject({ message: 'secret internal detail' });
     expect(logged?.service).toBe('test');
+    // The request's logger (made on first use) carries its id.
+    expect(logged?.requestId).toBe('boom-1');
   });
 
   it('lets a classifier map infrastructure errors', async () => {
@@ -108,6 +114,19 @@ describe('request ids', () => {
       const res = await fetch(`${base}/id`, { headers });
       expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     }
+  });
+});
+
+describe('sendJson', () => {
+  it('answers like res.json, with the extra headers and the request id kept', async () => {
+    const res = await fetch(`${base}/json`, { headers: { 'x-request-id': 'json-1' } });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(res.headers.get('location')).toBe('/json/1');
+    expect(res.headers.get('x-request-id')).toBe('json-1');
+    const body = Buffer.from(await res.arrayBuffer());
+    expect(res.headers.get('content-length')).toBe(String(body.length));
+    expect(JSON.parse(body.toString('utf8'))).toEqual({ ok: 'ünïcode' });
   });
 });
 

@@ -6,12 +6,7 @@ import type { RedisKeys } from './keys.js';
 // definition) and jobs in a terminal state. A reader refilling the cache can therefore never pin a
 // stale state, whatever it races with; pending and processing jobs are always read from Postgres.
 
-export async function getCachedResults(
-  redis: Redis,
-  keys: RedisKeys,
-  sha256: string,
-): Promise<LetterCounts | null> {
-  const raw = await redis.get(keys.fileResults(sha256));
+function parseResults(raw: string | null): LetterCounts | null {
   if (raw === null) return null;
   try {
     const parsed: unknown = JSON.parse(raw);
@@ -19,6 +14,25 @@ export async function getCachedResults(
   } catch {
     return null;
   }
+}
+
+export async function getCachedResults(
+  redis: Redis,
+  keys: RedisKeys,
+  sha256: string,
+): Promise<LetterCounts | null> {
+  return parseResults(await redis.get(keys.fileResults(sha256)));
+}
+
+/** `getCachedResults` for many contents in one MGET: one answer per content, in order. */
+export async function getCachedResultsMany(
+  redis: Redis,
+  keys: RedisKeys,
+  sha256s: readonly string[],
+): Promise<Array<LetterCounts | null>> {
+  if (sha256s.length === 0) return [];
+  const raws = await redis.mGet(sha256s.map((sha256) => keys.fileResults(sha256)));
+  return raws.map(parseResults);
 }
 
 export async function cacheResults(

@@ -12,6 +12,7 @@ import {
   ensureScanGroup,
   getCachedJob,
   getCachedResults,
+  getCachedResultsMany,
   publishScan,
   redisKeys,
 } from '../src/index.js';
@@ -71,6 +72,25 @@ describe('caches', () => {
     expect(await getCachedResults(t.redis, t.keys, sha)).toBeNull();
     await t.redis.set(t.keys.fileResults(sha), 'not json');
     expect(await getCachedResults(t.redis, t.keys, sha)).toBeNull();
+  });
+
+  it('reads many results in one call, in order, a miss or a corrupt entry as null', async () => {
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((ch) => ch.repeat(64)) as [
+      string,
+      string,
+      string,
+      string,
+    ];
+    await cacheResults(t.redis, t.keys, a, { ...zeroCounts(), A: 1 }, 60);
+    await cacheResults(t.redis, t.keys, c, { ...zeroCounts(), C: 2 }, 60);
+    await t.redis.set(t.keys.fileResults(d), 'not json');
+    expect(await getCachedResultsMany(t.redis, t.keys, [c, b, a, d])).toEqual([
+      { ...zeroCounts(), C: 2 },
+      null,
+      { ...zeroCounts(), A: 1 },
+      null,
+    ]);
+    expect(await getCachedResultsMany(t.redis, t.keys, [])).toEqual([]);
   });
 
   it('caches finished jobs, never with a TTL under a second, and drops them', async () => {

@@ -7,8 +7,8 @@ import { classifyDependencyError, databaseReachable } from '@scanner/runtime';
 import type { Express } from 'express';
 import { createGatewayMetrics } from './gateway-metrics.js';
 import { StorageGuard } from './storage-guard.js';
+import { groupedCacheReads, groupedUploadWrites } from './upload-batching.js';
 import { uploadRoute } from './upload-route.js';
-import { groupedUploadWrites } from './upload-writes.js';
 
 export interface UploadGatewayDeps {
   db: Db;
@@ -41,7 +41,10 @@ export function createApp(deps: UploadGatewayDeps): Express {
     { ...deps, checkReady, classifyError: classifyDependencyError },
     (app) => {
       const writes = groupedUploadWrites(deps.db);
-      app.post('/api/v1/files', uploadRoute({ ...deps, guard, metrics, writes }));
+      const cacheReads = groupedCacheReads(deps.redis, deps.keys, (err) =>
+        deps.log.debug({ err }, 'results cache read failed'),
+      );
+      app.post('/api/v1/files', uploadRoute({ ...deps, guard, metrics, writes, cacheReads }));
     },
   );
 }

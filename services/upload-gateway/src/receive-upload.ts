@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 import { SizeLimitExceededError } from '@scanner/core';
 import { HttpError } from '@scanner/http-kit';
 import { discardContent, type ReceivedContent, receiveContent } from '@scanner/storage';
@@ -52,7 +53,9 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
       return;
     }
 
-    const abort = new AbortController();
+    // Set once the file part starts; destroying it is how a failure stops its reading (and makes a
+    // temp file being written go away). Cheaper per request than an AbortController.
+    let fileStream: Readable | undefined;
     let settled = false;
     let filePart: Promise<ReceivedUpload> | undefined;
 
@@ -65,7 +68,7 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
       if (settled) return;
       settled = true;
       stopReading();
-      abort.abort(err);
+      fileStream?.destroy();
       // A temp file that finished writing just before the failure must not survive it either.
       filePart
         ?.then((r) => (r.kind === 'received' ? discardContent(r.content) : undefined))
@@ -121,15 +124,17 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
         );
         return;
       }
+      fileStream = stream;
       filePart = (async (): Promise<ReceivedUpload> => {
         if (opts.beforeContent && (await opts.beforeContent(filename))) {
           stream.resume();
           return { kind: 'answered' };
         }
+        // The request failed while the answer was being looked up: nothing more is read.
+        if (settled) throw new Error('the upload failed before its content was read');
         const content = await receiveContent(stream, opts.storageRoot, {
           limitBytes: opts.maxBytes,
           memoryBytes: opts.memoryBytes,
-          signal: abort.signal,
         });
         return { kind: 'received', filename, content };
       })();
@@ -138,14 +143,9 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
           // An early answer needs nothing more from the body.
           if (r.kind === 'answered') succeed(r);
         },
+        // After a failure (fail() destroyed the stream) this is only that failure's echo: ignored.
         (err: unknown) =>
-          fail(
-            err instanceof SizeLimitExceededError
-              ? tooLarge(opts.maxBytes)
-              : abort.signal.aborted
-                ? abort.signal.reason
-                : err,
-          ),
+          fail(err instanceof SizeLimitExceededError ? tooLarge(opts.maxBytes) : err),
       );
     });
     parser.on('field', (name) => {

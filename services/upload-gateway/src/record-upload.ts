@@ -8,23 +8,17 @@ import {
   type UploadInput,
 } from '@scanner/db';
 import type { Logger } from '@scanner/logging';
-import {
-  cacheResults,
-  getCachedResults,
-  publishScan,
-  type Redis,
-  type RedisKeys,
-  withTimeout,
-} from '@scanner/redis';
+import { cacheResults, publishScan, type Redis, type RedisKeys, withTimeout } from '@scanner/redis';
 import { type ReceivedContent, storeContent } from '@scanner/storage';
 import type { DedupLevel, GatewayMetrics } from './gateway-metrics.js';
-import type { UploadWrites } from './upload-writes.js';
+import type { CacheReads, UploadWrites } from './upload-batching.js';
 
 const REDIS_TIMEOUT_MS = 500;
 
 export interface RecordDeps {
   db: Db;
   writes: UploadWrites;
+  cacheReads: CacheReads;
   redis: Redis;
   keys: RedisKeys;
   log: Logger;
@@ -36,21 +30,6 @@ export interface RecordDeps {
 export type Recorded =
   | { kind: 'completed'; job: JobView; results: LetterCounts; level: DedupLevel }
   | { kind: 'pending'; job: JobView; deduplicated: boolean; rescan?: boolean };
-
-/** Results of already-scanned content from the Redis cache; null on a miss or if Redis is down. */
-async function cachedResults(deps: RecordDeps, sha256: string): Promise<LetterCounts | null> {
-  if (!deps.redis.isReady) return null;
-  try {
-    return await withTimeout(
-      getCachedResults(deps.redis, deps.keys, sha256),
-      REDIS_TIMEOUT_MS,
-      'get results',
-    );
-  } catch (err) {
-    deps.log.debug({ err }, 'results cache read failed');
-    return null;
-  }
-}
 
 function refillResultsCache(deps: RecordDeps, sha256: string, results: LetterCounts): void {
   if (!deps.redis.isReady) return;
@@ -83,7 +62,7 @@ export async function recordUpload(
   input: UploadInput,
   content: ReceivedContent,
 ): Promise<Recorded> {
-  const cached = await cachedResults(deps, input.sha256);
+  const cached = await deps.cacheReads.results(input.sha256);
   if (cached) {
     const done = await recordKnownCompleted(deps, input, 'redis');
     if (done) return done;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { UploadInput } from '@scanner/db';
-import { HttpError } from '@scanner/http-kit';
+import { HttpError, sendJson } from '@scanner/http-kit';
 import { discardContent } from '@scanner/storage';
 import type { Request, RequestHandler, Response } from 'express';
 import { drainRest, holdOpen } from './drain-request.js';
@@ -55,7 +55,7 @@ function checkContentType(req: Request): void {
 function respond(res: Response, recorded: Recorded): void {
   const { job } = recorded;
   if (recorded.kind === 'completed') {
-    res.status(200).json({
+    sendJson(res, 200, {
       job_id: job.jobId,
       status: 'completed',
       message: 'Content already scanned; results returned from the previous scan',
@@ -66,10 +66,10 @@ function respond(res: Response, recorded: Recorded): void {
     });
     return;
   }
-  res
-    .status(202)
-    .location(`/api/v1/files/${job.jobId}`)
-    .json({
+  sendJson(
+    res,
+    202,
+    {
       job_id: job.jobId,
       status: 'pending',
       message: recorded.deduplicated
@@ -78,7 +78,9 @@ function respond(res: Response, recorded: Recorded): void {
       deduplication: recorded.deduplicated,
       sha256: job.sha256,
       file_size: job.fileSize,
-    });
+    },
+    { Location: `/api/v1/files/${job.jobId}` },
+  );
 }
 
 function outcomeOf(recorded: Recorded): UploadOutcome {

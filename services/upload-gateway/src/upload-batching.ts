@@ -1,3 +1,4 @@
+import type { LetterCounts } from '@scanner/core';
 import {
   type Db,
   GroupCommit,
@@ -7,6 +8,7 @@ import {
   recordNewContents,
   type UploadInput,
 } from '@scanner/db';
+import { getCachedResultsMany, type Redis, type RedisKeys, withTimeout } from '@scanner/redis';
 
 /** The two inserts every upload ends in, shared by the requests the gateway handles at once. */
 export interface UploadWrites {
@@ -41,5 +43,43 @@ export function groupedUploadWrites(db: Db, options: { maxInFlight?: number } = 
   return {
     newContent: (input) => newContent.submit(input),
     completedUpload: (input) => completed.submit(input),
+  };
+}
+
+/** Results cache reads, shared by the requests the gateway handles at once. */
+export interface CacheReads {
+  /** Cached results of a content; null on a miss, and when Redis is away or slow. */
+  results(sha256: string): Promise<LetterCounts | null>;
+}
+
+const CACHE_READ_TIMEOUT_MS = 500;
+
+/**
+ * Every upload asks the results cache first; asked one by one, that is a command, a reply and a
+ * wake-up of Redis per upload. Lookups arriving while one is on its way go out together as one
+ * MGET. A failed or slow read is a miss for everyone in it: Postgres decides anyway.
+ */
+export function groupedCacheReads(
+  redis: Redis,
+  keys: RedisKeys,
+  onError: (err: unknown) => void,
+): CacheReads {
+  const reads = new GroupCommit(
+    async (sha256s: string[]) => {
+      try {
+        return await withTimeout(
+          getCachedResultsMany(redis, keys, sha256s),
+          CACHE_READ_TIMEOUT_MS,
+          'get results',
+        );
+      } catch (err) {
+        onError(err);
+        return sha256s.map(() => null);
+      }
+    },
+    { maxBatch: 256 },
+  );
+  return {
+    results: (sha256) => (redis.isReady ? reads.submit(sha256) : Promise.resolve(null)),
   };
 }
