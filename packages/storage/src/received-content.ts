@@ -1,17 +1,22 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, writeFile as writeFileCallback } from 'node:fs';
+import { createWriteStream, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { promisify } from 'node:util';
 import {
+  contentPath,
   type Digest,
   HashingMeter,
   type Sha256Hex,
   SizeLimitExceededError,
   tempDir,
 } from '@scanner/core';
-import { placeContent, removeQuietly } from './place-content.js';
+import {
+  placeContent,
+  placeContentSync,
+  removeQuietly,
+  removeQuietlySync,
+} from './place-content.js';
 
 /**
  * An upload's bytes, hashed, held until the caller knows whether they are needed: a small body in
@@ -27,17 +32,18 @@ export interface ReceiveOptions {
   signal?: AbortSignal;
 }
 
-// The callback API: fs/promises' writeFile goes through a FileHandle (an object with a finalizer
-// and a promise per step) and costs visibly more CPU per small file.
-const writeFile = promisify(writeFileCallback);
-
 // How much of a large body may wait for the disk before the client is paused. With the default
 // 16 KiB every 64 KiB socket read paused the body until its write finished; with room for a few
 // reads, receiving, hashing and writing overlap, and queued chunks go out in one writev.
 const WRITE_BUFFER_BYTES = 1024 * 1024;
 
+// Temp names: a random prefix per process (replicas share the volume) and a counter, so a name
+// costs no random bytes per upload. `wx` still refuses to reuse an existing name.
+const tempPrefix = randomBytes(8).toString('hex');
+let tempCounter = 0;
+
 function newTempPath(root: string): string {
-  return join(tempDir(root), `${Date.now()}-${randomBytes(8).toString('hex')}.part`);
+  return join(tempDir(root), `${tempPrefix}-${(tempCounter++).toString(36)}.part`);
 }
 
 /**
@@ -138,15 +144,23 @@ async function receiveIntoFile(
 /**
  * Puts received content at its content address (atomically: a temp file renamed into place, so
  * readers see no file or the whole one). Returns the stored path.
+ *
+ * Content held in memory (at most the receiver's `memoryBytes`, 64 KiB in the gateway) is written
+ * synchronously: open, write, close and rename of a small file take microseconds together, while
+ * going through libuv's thread pool made them four hand-offs to a pool thread and back, the
+ * largest single cost of storing a small upload on a busy machine. The scanner-worker reads small
+ * files the same way.
  */
 export async function storeContent(content: ReceivedContent, root: string): Promise<string> {
   if (content.kind === 'file') return placeContent(content.path, root, content.sha256);
+  // Checked before anything is written: a bad address leaves nothing behind.
+  contentPath(root, content.sha256);
   const temp = newTempPath(root);
   try {
-    await writeFile(temp, content.bytes, { flag: 'wx' });
-    return await placeContent(temp, root, content.sha256);
+    writeFileSync(temp, content.bytes, { flag: 'wx' });
+    return placeContentSync(temp, root, content.sha256);
   } catch (err) {
-    await removeQuietly(temp);
+    removeQuietlySync(temp);
     throw err;
   }
 }

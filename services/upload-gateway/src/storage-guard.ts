@@ -9,6 +9,8 @@ const FRESH_FOR_MS = 1_000;
  */
 export class StorageGuard {
   #last: { at: number; decision: TierDecision } | undefined;
+  // One measurement at a time: requests arriving while it runs share it.
+  #measuring: Promise<TierDecision> | undefined;
 
   constructor(
     private readonly root: string,
@@ -18,9 +20,15 @@ export class StorageGuard {
   async current(): Promise<TierDecision> {
     const now = Date.now();
     if (this.#last && now - this.#last.at < FRESH_FOR_MS) return this.#last.decision;
-    const usage = await measureVolume(this.root);
-    const decision = decideTier(usage.usedRatio, this.policy);
-    this.#last = { at: now, decision };
-    return decision;
+    this.#measuring ??= measureVolume(this.root)
+      .then((usage) => {
+        const decision = decideTier(usage.usedRatio, this.policy);
+        this.#last = { at: now, decision };
+        return decision;
+      })
+      .finally(() => {
+        this.#measuring = undefined;
+      });
+    return this.#measuring;
   }
 }
