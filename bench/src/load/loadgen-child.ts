@@ -158,9 +158,11 @@ async function drive(from: number, end: number, deadline: number, timed: boolean
 
 await drive(0, spec.warmup, Number.POSITIVE_INFINITY, false);
 const warmupFailed = failed;
+const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 await drive(spec.warmup, total, t0 + spec.maxMs, true);
 const seconds = (performance.now() - t0) / 1000;
+const cpu = process.cpuUsage(cpu0);
 await agent.close();
 
 latencies.sort((a, b) => a - b);
@@ -178,6 +180,7 @@ const report: LoadReport = {
   p99Ms: percentile(latencies, 0.99),
   maxMs: latencies.at(-1) ?? Number.NaN,
   contentBytes: latencies.length * content.bytes,
+  cpuMsPerRequest: (cpu.user + cpu.system) / 1000 / Math.max(1, latencies.length + timedFailed),
   ...(spec.returnJobs ? { jobs } : {}),
 };
 process.stdout.write(JSON.stringify(report));

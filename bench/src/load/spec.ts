@@ -56,5 +56,7 @@ export interface LoadReport {
   p99Ms: number;
   maxMs: number;
   contentBytes: number;
+  /** The load generator's own CPU per timed request (it shares the machine with the servers). */
+  cpuMsPerRequest: number;
   jobs?: Array<{ jobId: string; startedAt: number; sha256: string }>;
 }

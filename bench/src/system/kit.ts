@@ -95,12 +95,13 @@ export async function takeTurns<K extends string>(
   return { best, failures, verified: failures.length === 0 };
 }
 
-/** Rate and latencies of a load report as figures. */
+/** Rate, latencies and the load generator's CPU per request of a load report, as figures. */
 export function rateFigures(report: LoadReport, prefix = ''): Figures {
   return {
     [`${prefix}per_s`]: round(report.perSecond, 1),
     [`${prefix}p50_ms`]: round(report.p50Ms, 2),
     [`${prefix}p99_ms`]: round(report.p99Ms, 2),
+    cpu_ms_per_upload_loadgen: round(report.cpuMsPerRequest, 3),
   };
 }
 

@@ -1,3 +1,4 @@
+export * from './direct-routes.js';
 export * from './health.js';
 export * from './metrics.js';
 export * from './problem.js';

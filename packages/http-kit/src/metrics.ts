@@ -13,15 +13,32 @@ export function createRegistry(service: string): Registry {
   return registry;
 }
 
+const durations = new WeakMap<Registry, Histogram<'method' | 'route' | 'status_code'>>();
+
+/**
+ * The request duration histogram of a registry, made once: the express middleware and the routes
+ * served without express (see withDirectRoutes) record into the same series.
+ */
+export function requestDurations(
+  registry: Registry,
+): Histogram<'method' | 'route' | 'status_code'> {
+  let histogram = durations.get(registry);
+  if (!histogram) {
+    histogram = new Histogram({
+      name: 'scanner_http_request_duration_seconds',
+      help: 'HTTP request duration by method, route and status code.',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    });
+    durations.set(registry, histogram);
+  }
+  return histogram;
+}
+
 /** Request duration by route template (never the raw path: ids would explode cardinality). */
 export function httpMetrics(registry: Registry): RequestHandler {
-  const duration = new Histogram({
-    name: 'scanner_http_request_duration_seconds',
-    help: 'HTTP request duration by method, route and status code.',
-    labelNames: ['method', 'route', 'status_code'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [registry],
-  });
+  const duration = requestDurations(registry);
   return (req, res, next) => {
     const end = duration.startTimer();
     res.on('finish', () => {

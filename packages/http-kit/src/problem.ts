@@ -1,4 +1,6 @@
-import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '@scanner/logging';
+import type { ErrorRequestHandler, RequestHandler } from 'express';
 
 /**
  * A failure with an HTTP meaning. Domain code throws these; one error middleware renders them as
@@ -19,21 +21,23 @@ export class HttpError extends Error {
 
 export const PROBLEM_TYPE_BASE = 'https://scanner.dev/problems/';
 
-export function sendProblem(res: Response, err: HttpError): void {
+/** Answers with an HttpError as problem+json (node's own API: express's res is not needed). */
+export function sendProblem(res: ServerResponse, err: HttpError): void {
   if (res.headersSent) return;
-  for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
-  res
-    .status(err.status)
-    .type('application/problem+json')
-    .send(
-      JSON.stringify({
-        type: `${PROBLEM_TYPE_BASE}${err.code}`,
-        title: err.title,
-        status: err.status,
-        detail: err.detail ?? err.title,
-        ...(res.req.id ? { request_id: res.req.id } : {}),
-      }),
-    );
+  const requestId = (res.req as { id?: string } | undefined)?.id;
+  const body = JSON.stringify({
+    type: `${PROBLEM_TYPE_BASE}${err.code}`,
+    title: err.title,
+    status: err.status,
+    detail: err.detail ?? err.title,
+    ...(requestId ? { request_id: requestId } : {}),
+  });
+  res.writeHead(err.status, {
+    ...err.headers,
+    'Content-Type': 'application/problem+json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+  });
+  res.end(body);
 }
 
 export const notFoundHandler: RequestHandler = (req, _res, next) => {
@@ -44,33 +48,41 @@ export const notFoundHandler: RequestHandler = (req, _res, next) => {
 export type ErrorClassifier = (err: unknown) => HttpError | undefined;
 
 /**
- * Maps anything thrown to a problem response. Client errors are answered as they are; anything
+ * Answers anything thrown as a problem response. Client errors are answered as they are; anything
  * else is logged with its stack and answered with a generic 500 that reveals nothing.
  */
+export function answerError(
+  err: unknown,
+  req: IncomingMessage & { log?: Logger },
+  res: ServerResponse,
+  classify: ErrorClassifier = () => undefined,
+): void {
+  const known = err instanceof HttpError ? err : classify(err);
+  if (known) {
+    if (known.status >= 500) req.log?.warn({ err, code: known.code }, known.title);
+    sendProblem(res, known);
+    return;
+  }
+  // Errors from express's own middleware (e.g. a malformed URL) carry a status of their own.
+  const e = err as { status?: unknown; statusCode?: unknown; message?: unknown };
+  const status = typeof e?.status === 'number' ? e.status : e?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    sendProblem(res, new HttpError(status, 'bad-request', 'Bad Request', String(e.message)));
+    return;
+  }
+  req.log?.error({ err }, 'unhandled error');
+  sendProblem(
+    res,
+    new HttpError(
+      500,
+      'internal',
+      'Internal Server Error',
+      'the server failed to handle the request',
+    ),
+  );
+}
+
+/** `answerError` as express's error middleware. */
 export function problemHandler(classify: ErrorClassifier = () => undefined): ErrorRequestHandler {
-  return (err: unknown, req, res, _next) => {
-    const known = err instanceof HttpError ? err : classify(err);
-    if (known) {
-      if (known.status >= 500) req.log?.warn({ err, code: known.code }, known.title);
-      sendProblem(res, known);
-      return;
-    }
-    // Errors from express's own middleware (e.g. a malformed URL) carry a status of their own.
-    const e = err as { status?: unknown; statusCode?: unknown; message?: unknown };
-    const status = typeof e?.status === 'number' ? e.status : e?.statusCode;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      sendProblem(res, new HttpError(status, 'bad-request', 'Bad Request', String(e.message)));
-      return;
-    }
-    req.log?.error({ err }, 'unhandled error');
-    sendProblem(
-      res,
-      new HttpError(
-        500,
-        'internal',
-        'Internal Server Error',
-        'the server failed to handle the request',
-      ),
-    );
-  };
+  return (err: unknown, req, res, _next) => answerError(err, req, res, classify);
 }

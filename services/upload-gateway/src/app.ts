@@ -1,10 +1,10 @@
+import type { RequestListener } from 'node:http';
 import type { TierPolicy } from '@scanner/core';
 import type { Db } from '@scanner/db';
-import { createServiceApp, type Registry } from '@scanner/http-kit';
+import { createServiceApp, type Registry, withDirectRoutes } from '@scanner/http-kit';
 import type { Logger } from '@scanner/logging';
 import type { Redis, RedisKeys } from '@scanner/redis';
 import { classifyDependencyError, databaseReachable } from '@scanner/runtime';
-import type { Express } from 'express';
 import { createGatewayMetrics } from './gateway-metrics.js';
 import { StorageGuard } from './storage-guard.js';
 import { groupedCacheReads, groupedUploadWrites } from './upload-batching.js';
@@ -25,8 +25,8 @@ export interface UploadGatewayDeps {
   fileCacheTtlSeconds: number;
 }
 
-/** Builds the app from injected clients; never listens (main.ts and tests do). */
-export function createApp(deps: UploadGatewayDeps): Express {
+/** Builds the request listener from injected clients; never listens (main.ts and tests do). */
+export function createApp(deps: UploadGatewayDeps): RequestListener {
   const guard = new StorageGuard(deps.storageRoot, deps.tierPolicy);
   const metrics = createGatewayMetrics(deps.registry);
   const checkReady = async () => {
@@ -37,14 +37,18 @@ export function createApp(deps: UploadGatewayDeps): Express {
     // At the emergency tier every upload would be refused: take this replica out of rotation.
     return { database, storage: tier?.acceptsUploads ?? false };
   };
-  return createServiceApp(
-    { ...deps, checkReady, classifyError: classifyDependencyError },
-    (app) => {
-      const writes = groupedUploadWrites(deps.db);
-      const cacheReads = groupedCacheReads(deps.redis, deps.keys, (err) =>
-        deps.log.debug({ err }, 'results cache read failed'),
-      );
-      app.post('/api/v1/files', uploadRoute({ ...deps, guard, metrics, writes, cacheReads }));
-    },
+  const options = { ...deps, checkReady, classifyError: classifyDependencyError };
+  // Probes and /metrics through express; uploads, thousands a second, straight from node's server.
+  const app = createServiceApp(options, () => {});
+  const writes = groupedUploadWrites(deps.db);
+  const cacheReads = groupedCacheReads(deps.redis, deps.keys, (err) =>
+    deps.log.debug({ err }, 'results cache read failed'),
   );
+  return withDirectRoutes(app, options, [
+    {
+      method: 'POST',
+      path: '/api/v1/files',
+      handle: uploadRoute({ ...deps, guard, metrics, writes, cacheReads }),
+    },
+  ]);
 }

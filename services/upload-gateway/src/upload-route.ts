@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type { UploadInput } from '@scanner/db';
-import { HttpError, sendJson } from '@scanner/http-kit';
+import { type DirectRequest, type DirectRoute, HttpError, sendJson } from '@scanner/http-kit';
 import { discardContent } from '@scanner/storage';
-import type { Request, RequestHandler, Response } from 'express';
 import { drainRest, holdOpen } from './drain-request.js';
 import type { UploadOutcome } from './gateway-metrics.js';
 import { receiveUpload } from './receive-upload.js';
@@ -32,7 +32,7 @@ const MULTIPART_SLACK_BYTES = 256 * 1024;
 // uploads hold at most 4 MiB); anything larger streams to a temp file as it arrives.
 const IN_MEMORY_UPLOAD_BYTES = 64 * 1024;
 
-function checkContentType(req: Request): void {
+function checkContentType(req: DirectRequest): void {
   const type = req.headers['content-type'];
   if (!type) {
     throw new HttpError(
@@ -52,7 +52,7 @@ function checkContentType(req: Request): void {
   }
 }
 
-function respond(res: Response, recorded: Recorded): void {
+function respond(res: ServerResponse, recorded: Recorded): void {
   const { job } = recorded;
   if (recorded.kind === 'completed') {
     sendJson(res, 200, {
@@ -89,8 +89,8 @@ function outcomeOf(recorded: Recorded): UploadOutcome {
   return recorded.rescan ? 'rescan' : 'new';
 }
 
-/** `POST /api/v1/files`. */
-export function uploadRoute(deps: UploadRouteDeps): RequestHandler {
+/** `POST /api/v1/files`, served without express (the gateway's one hot route). */
+export function uploadRoute(deps: UploadRouteDeps): DirectRoute['handle'] {
   return async (req, res) => {
     try {
       await handleUpload(deps, req, res);
@@ -102,7 +102,11 @@ export function uploadRoute(deps: UploadRouteDeps): RequestHandler {
   };
 }
 
-async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response): Promise<void> {
+async function handleUpload(
+  deps: UploadRouteDeps,
+  req: DirectRequest,
+  res: ServerResponse,
+): Promise<void> {
   checkContentType(req);
   const announced = Number(req.headers['content-length']);
   if (Number.isFinite(announced) && announced > deps.maxUploadBytes + MULTIPART_SLACK_BYTES) {
@@ -125,7 +129,10 @@ async function handleUpload(deps: UploadRouteDeps, req: Request, res: Response):
       },
     );
   }
-  const expectedSha256 = parseReprDigest(req.get('repr-digest'));
+  const digestHeader = req.headers['repr-digest'];
+  const expectedSha256 = parseReprDigest(
+    Array.isArray(digestHeader) ? digestHeader.join(', ') : digestHeader,
+  );
   const jobId = randomUUID();
   const base = { jobId, requestId: req.id, expiresAt: new Date(Date.now() + deps.jobRetentionMs) };
 
