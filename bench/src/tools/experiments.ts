@@ -7,7 +7,9 @@
 //                                  with that environment (`"WORKERS":"2"` starts two).
 //   steady  '{"name":{ENV:…},…}'   1 KiB uploads to completion with scanner-workers of that
 //                                  environment running (a steady flow, not a backlog): jobs per
-//                                  second and CPU per job of the workers, Postgres, the machine.
+//                                  second and CPU per job of the workers, Postgres, the machine;
+//                                  `"PG_OPTIONS":"-c synchronous_commit=off"` sets Postgres
+//                                  settings for the workers' connections.
 //   statement                      Postgres CPU of the gateway's insert for new content: as sent
 //                                  now (unnamed), as a named prepared statement, and a plain INSERT.
 import { createHash, randomUUID } from 'node:crypto';
@@ -136,7 +138,15 @@ async function steady(variants: Variants): Promise<void> {
     const stack = await Stack.start(env, {});
     try {
       for (let run = 0; run < runs; run++) {
-        for (const [name, { WORKERS = '1', ...workerEnv }] of Object.entries(variants)) {
+        for (const [name, { WORKERS = '1', PG_OPTIONS, ...workerEnv }] of Object.entries(
+          variants,
+        )) {
+          // PG_OPTIONS: server settings for the workers' connections (e.g. `-c synchronous_commit=off`).
+          if (PG_OPTIONS) {
+            const url = new URL(env.databaseUrl);
+            url.searchParams.set('options', PG_OPTIONS);
+            workerEnv.DATABASE_URL = url.toString();
+          }
           const workers: ServiceProcess[] = await Promise.all(
             Array.from({ length: Number(WORKERS) }, () =>
               startService(env, 'scanner-worker', workerEnv),
