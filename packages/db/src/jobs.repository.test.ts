@@ -144,3 +144,31 @@ describe('recordCompletedUploads', () => {
     expect(results.flat().every((v) => v?.status === 'completed')).toBe(true);
   });
 });
+
+describe('jobs table layout', () => {
+  it('keeps status changes heap-only: no index reads status, pages keep room for the new version', async () => {
+    const { rows: indexes } = await sql<{ indexdef: string }>`
+      SELECT indexdef FROM pg_indexes WHERE tablename = 'jobs'`.execute(db);
+    expect(indexes.length).toBeGreaterThan(0);
+    for (const { indexdef } of indexes)
+      expect(indexdef).not.toMatch(/status|completed_at|updated_at/);
+    const { rows } = await sql<{ reloptions: string[] | null }>`
+      SELECT reloptions FROM pg_class WHERE relname = 'jobs'`.execute(db);
+    expect(rows[0]?.reloptions).toContain('fillfactor=80');
+
+    // A status change stays on its page: one connection, so its statistics are flushed here.
+    const job = await recordNewContent(db, upload(sha('hot')));
+    await db.connection().execute(async (conn) => {
+      const hot = async () => {
+        await sql`SELECT pg_stat_force_next_flush()`.execute(conn);
+        const { rows } = await sql<{ n: string }>`
+          SELECT n_tup_hot_upd AS n FROM pg_stat_user_tables WHERE relname = 'jobs'`.execute(conn);
+        return Number(rows[0]?.n ?? 0);
+      };
+      const before = await hot();
+      await sql`UPDATE jobs SET status = 'completed', completed_at = now(), updated_at = now()
+                WHERE job_id = ${job?.jobId}`.execute(conn);
+      expect(await hot()).toBe(before + 1);
+    });
+  });
+});
