@@ -40,4 +40,6 @@ for (const scenario of scenarios.filter((s) => wanted.length === 0 || wanted.inc
     ok = false;
   }
 }
+// Databases, Redis keys and temp dirs of every scenario go now, not between scenarios.
+await cleanUpNow();
 process.exitCode = ok ? 0 : 1;

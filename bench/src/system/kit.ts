@@ -1,6 +1,6 @@
 // What the HTTP scenarios share: a system to run against (created and destroyed around the
 // scenario), load sizes from the environment, and turn-taking between a ceiling and the system.
-import { type BenchContext, type Figures, round, withTempDir } from '../harness.js';
+import { type BenchContext, deferUntilExit, type Figures, round, withTempDir } from '../harness.js';
 import { describeFailures, type LoadReport } from '../load/loadgen.js';
 import { BenchEnvironment, processCpuSeconds, Stack } from './stack.js';
 
@@ -35,32 +35,41 @@ export interface System {
 }
 
 /**
- * Runs `fn` against a fresh system (own database, Redis prefix, volume, processes), torn down
- * afterwards whatever happens. A failure carries the tail of every process's log.
+ * Runs `fn` against a fresh system (own database, Redis prefix, volume, processes). Its processes
+ * are stopped afterwards whatever happens; its database, keys and volume go when the run ends.
+ * A failure carries the tail of every process's log.
  */
 export async function withSystem<T>(
   context: BenchContext,
   serviceEnv: Record<string, string>,
   fn: (system: System) => Promise<T>,
+  /** False for a volume of a few huge files, better removed at once (see withTempDir). */
+  options: { keepVolumeUntilExit?: boolean } = {},
 ): Promise<T> {
-  return withTempDir(context, async (dir) => {
-    const env = await BenchEnvironment.create(dir);
-    try {
-      const stack = await Stack.start(env, serviceEnv);
+  return withTempDir(
+    context,
+    async (dir) => {
+      const env = await BenchEnvironment.create(dir);
       try {
-        return await fn({ env, stack });
-      } catch (err) {
-        const logs = await stack.logs().catch(() => '');
-        throw new Error(`${err instanceof Error ? err.message : String(err)}\n${logs}`, {
-          cause: err,
-        });
+        const stack = await Stack.start(env, serviceEnv);
+        try {
+          return await fn({ env, stack });
+        } catch (err) {
+          const logs = await stack.logs().catch(() => '');
+          throw new Error(`${err instanceof Error ? err.message : String(err)}\n${logs}`, {
+            cause: err,
+          });
+        } finally {
+          await stack.stop();
+        }
       } finally {
-        await stack.stop();
+        // The database is dropped (and the keys deleted) when the run ends, with the temp dirs:
+        // dropping it deletes its files, which slows the next scenario's file creation here.
+        deferUntilExit(() => env.destroy());
       }
-    } finally {
-      await env.destroy();
-    }
-  });
+    },
+    { keepUntilExit: true },
+  );
 }
 
 export interface Turns<K extends string> {

@@ -259,3 +259,4 @@ else {
   console.error('usage: experiments.js gateway|worker|steady <variants-json> | statement');
   process.exitCode = 2;
 }
+await cleanUpNow();
