@@ -57,8 +57,9 @@ const envSchema = z.object({
   FILE_CACHE_TTL: int(1).default(86400),
   JOB_RETENTION_DAYS: z.coerce.number().gt(0).default(7),
   MAX_RETRIES: int(1, 1000).default(3),
-  WORKER_CONCURRENCY: int(1, 256).default(16),
-  WORKER_BATCH_WAIT_MS: int(0, 10_000).default(10),
+  WORKER_CONCURRENCY: int(1, 1024).default(128),
+  WORKER_LARGE_FILE_SCANS: int(1, 256).default(8),
+  WORKER_BATCH_WAIT_MS: int(0, 10_000).default(25),
   CLAIM_IDLE_MS: int(100).default(30_000),
   REPUBLISH_AFTER_MS: int(100).default(60_000),
   VERIFY_SCANS: flag.default(true),
@@ -86,7 +87,10 @@ export interface Config {
   cache: { jobTtlSeconds: number; fileResultsTtlSeconds: number };
   jobs: { retentionMs: number };
   worker: {
+    /** Stream entries handled at once. */
     concurrency: number;
+    /** Of those, scans of files over 64 KiB (streamed, two 1 MiB buffers each) at once. */
+    largeFileScans: number;
     /** After a read that found only a few entries, how long to let more gather before the next. */
     batchWaitMs: number;
     maxRetries: number;
@@ -162,6 +166,7 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
     jobs: { retentionMs: e.JOB_RETENTION_DAYS * DAY_MS },
     worker: {
       concurrency: e.WORKER_CONCURRENCY,
+      largeFileScans: e.WORKER_LARGE_FILE_SCANS,
       batchWaitMs: e.WORKER_BATCH_WAIT_MS,
       maxRetries: e.MAX_RETRIES,
       claimIdleMs: e.CLAIM_IDLE_MS,

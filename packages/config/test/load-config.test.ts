@@ -17,7 +17,13 @@ describe('loadConfig', () => {
     expect(c.storage.tierPolicy.retentionMs.healthy).toBe(7 * 86_400_000);
     expect(c.storage.tierPolicy.retentionMs.emergency).toBe(12 * 3_600_000);
     expect(c.cache).toEqual({ jobTtlSeconds: 3600, fileResultsTtlSeconds: 86400 });
-    expect(c.worker).toMatchObject({ maxRetries: 3, concurrency: 16, verifyScans: true });
+    expect(c.worker).toMatchObject({
+      maxRetries: 3,
+      concurrency: 128,
+      largeFileScans: 8,
+      batchWaitMs: 25,
+      verifyScans: true,
+    });
     expect(c.janitor.adminToken).toBeNull();
     expect(loadConfig('janitor', {}).http.port).toBe(8004);
   });

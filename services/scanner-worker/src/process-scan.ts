@@ -3,8 +3,13 @@ import type { FinishedJobs } from '@scanner/db';
 import type { Logger } from '@scanner/logging';
 import type { Redis, RedisKeys, ScanMessage } from '@scanner/redis';
 import type { CompletionLog } from './completion-log.js';
+import type { ScanSlots } from './scan-slots.js';
 import type { ScanStore } from './scan-store.js';
-import { scanStoredFile, scanVerifiedSmallFileSync } from './scan-stored-file.js';
+import {
+  SYNC_READ_MAX_BYTES,
+  scanStoredFile,
+  scanVerifiedSmallFileSync,
+} from './scan-stored-file.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
 export interface ScanDeps {
@@ -21,6 +26,8 @@ export interface ScanDeps {
   completions: CompletionLog;
   /** Scans running in this process, by content: a second message for one waits for its outcome. */
   running: Map<string, Promise<Disposition>>;
+  /** Scans of files too large to read in one go that may stream at once (WORKER_LARGE_FILE_SCANS). */
+  largeScans: ScanSlots;
 }
 
 /** `ack`: the message is done with. `keep`: leave it pending so it is reclaimed and tried again. */
@@ -134,6 +141,16 @@ async function scanClaimed(
   signal: AbortSignal,
 ): Promise<Disposition> {
   const path = contentPath(deps.storageRoot, msg.sha256);
+  let releaseSlot: (() => void) | undefined;
+  if (start.sizeBytes > SYNC_READ_MAX_BYTES) {
+    try {
+      releaseSlot = await deps.largeScans.acquire(signal);
+    } catch {
+      // Shutting down before a slot came free: another worker takes it over.
+      deps.metrics.scans.inc({ outcome: 'interrupted' });
+      return 'keep';
+    }
+  }
   const timer = deps.metrics.scanDuration.startTimer();
   deps.metrics.inFlight.inc();
   let scan: FileScan;
@@ -170,6 +187,7 @@ async function scanClaimed(
     logFor(deps, msg).warn({ err, attempt: start.attempt }, 'scan failed; it will be retried');
     return 'keep';
   } finally {
+    releaseSlot?.();
     deps.metrics.inFlight.dec();
     timer();
   }

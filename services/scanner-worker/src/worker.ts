@@ -9,6 +9,7 @@ import { closeRedis, connectRedis, type Redis, type RedisKeys } from '@scanner/r
 import { CompletionLog } from './completion-log.js';
 import { type Disposition, processScan, type ScanDeps } from './process-scan.js';
 import { ScanConsumer } from './scan-consumer.js';
+import { ScanSlots } from './scan-slots.js';
 import { ScanStore } from './scan-store.js';
 import { createWorkerMetrics } from './worker-metrics.js';
 
@@ -60,6 +61,7 @@ export function createWorker(deps: WorkerDeps, name = consumerName()): Worker {
     maxRetries: config.worker.maxRetries,
     completions: new CompletionLog(log),
     running: new Map<string, Promise<Disposition>>(),
+    largeScans: new ScanSlots(config.worker.largeFileScans),
   };
   const consumer = new ScanConsumer({
     redis: deps.redis,
