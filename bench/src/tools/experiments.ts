@@ -85,45 +85,15 @@ async function gateway(variants: Variants): Promise<void> {
   });
 }
 
-async function worker(variants: Variants): Promise<void> {
-  const backlog = Number(process.env.BENCH_COMPLETION_UPLOADS ?? 3000);
+/** One system (database, prefix, volume, gateway, status-query, edge) for an experiment's runs. */
+async function withStack(
+  fn: (env: BenchEnvironment, stack: Stack) => Promise<void>,
+): Promise<void> {
   await withTempDir(contextFromEnv(), async (dir) => {
     const env = await BenchEnvironment.create(dir);
     const stack = await Stack.start(env, {});
     try {
-      for (let run = 0; run < runs; run++) {
-        for (const [name, { WORKERS = '1', ...workerEnv }] of Object.entries(variants)) {
-          const url = `${stack.gateway.url}/api/v1/files`;
-          const up = await runLoad({ ...uniqueUploads(url, 'content'), count: backlog, warmup: 0 });
-          const workers: ServiceProcess[] = await Promise.all(
-            Array.from({ length: Number(WORKERS) }, () =>
-              startService(env, 'scanner-worker', workerEnv),
-            ),
-          );
-          const cpu = () => workers.reduce((sum, w) => sum + processCpuSeconds(w.pid), 0);
-          const [cpu0, pg0, machine0, t0] = [
-            cpu(),
-            postgresCpuSeconds(env.databaseName),
-            machineCpuSeconds(),
-            performance.now(),
-          ];
-          const drained = await waitUntilNoneUnfinished(env, 180_000, 20);
-          const seconds = (performance.now() - t0) / 1000;
-          print(name, {
-            run,
-            uploads: up.ok,
-            drained,
-            scans_per_s: round(up.ok / seconds, 1),
-            cpu_ms_per_scan_workers: round(((cpu() - cpu0) * 1000) / up.ok, 3),
-            cpu_ms_per_scan_postgres: round(
-              ((postgresCpuSeconds(env.databaseName) - pg0) * 1000) / up.ok,
-              3,
-            ),
-            cpu_ms_per_scan_machine: round(((machineCpuSeconds() - machine0) * 1000) / up.ok, 3),
-          });
-          await Promise.all(workers.map((w) => w.stop()));
-        }
-      }
+      await fn(env, stack);
     } finally {
       await stack.stop();
       await env.destroy();
@@ -131,54 +101,87 @@ async function worker(variants: Variants): Promise<void> {
   });
 }
 
+/** `count` scanner-workers with `workerEnv`, and their CPU seconds so far. */
+async function startWorkers(
+  env: BenchEnvironment,
+  count: string,
+  workerEnv: Record<string, string>,
+) {
+  const workers: ServiceProcess[] = await Promise.all(
+    Array.from({ length: Number(count) }, () => startService(env, 'scanner-worker', workerEnv)),
+  );
+  const cpu = () => workers.reduce((sum, w) => sum + processCpuSeconds(w.pid), 0);
+  return { cpu, stop: () => Promise.all(workers.map((w) => w.stop())) };
+}
+
+async function worker(variants: Variants): Promise<void> {
+  const backlog = Number(process.env.BENCH_COMPLETION_UPLOADS ?? 3000);
+  await withStack(async (env, stack) => {
+    for (let run = 0; run < runs; run++) {
+      for (const [name, { WORKERS = '1', ...workerEnv }] of Object.entries(variants)) {
+        const url = `${stack.gateway.url}/api/v1/files`;
+        const up = await runLoad({ ...uniqueUploads(url, 'content'), count: backlog, warmup: 0 });
+        const { cpu, stop } = await startWorkers(env, WORKERS, workerEnv);
+        const [cpu0, pg0, machine0, t0] = [
+          cpu(),
+          postgresCpuSeconds(env.databaseName),
+          machineCpuSeconds(),
+          performance.now(),
+        ];
+        const drained = await waitUntilNoneUnfinished(env, 180_000, 20);
+        const seconds = (performance.now() - t0) / 1000;
+        print(name, {
+          run,
+          uploads: up.ok,
+          drained,
+          scans_per_s: round(up.ok / seconds, 1),
+          cpu_ms_per_scan_workers: round(((cpu() - cpu0) * 1000) / up.ok, 3),
+          cpu_ms_per_scan_postgres: round(
+            ((postgresCpuSeconds(env.databaseName) - pg0) * 1000) / up.ok,
+            3,
+          ),
+          cpu_ms_per_scan_machine: round(((machineCpuSeconds() - machine0) * 1000) / up.ok, 3),
+        });
+        await stop();
+      }
+    }
+  });
+}
+
 async function steady(variants: Variants): Promise<void> {
   const count = Number(process.env.BENCH_COMPLETION_UPLOADS ?? 3000);
-  await withTempDir(contextFromEnv(), async (dir) => {
-    const env = await BenchEnvironment.create(dir);
-    const stack = await Stack.start(env, {});
-    try {
-      for (let run = 0; run < runs; run++) {
-        for (const [name, { WORKERS = '1', PG_OPTIONS, ...workerEnv }] of Object.entries(
-          variants,
-        )) {
-          // PG_OPTIONS: server settings for the workers' connections (e.g. `-c synchronous_commit=off`).
-          if (PG_OPTIONS) {
-            const url = new URL(env.databaseUrl);
-            url.searchParams.set('options', PG_OPTIONS);
-            workerEnv.DATABASE_URL = url.toString();
-          }
-          const workers: ServiceProcess[] = await Promise.all(
-            Array.from({ length: Number(WORKERS) }, () =>
-              startService(env, 'scanner-worker', workerEnv),
-            ),
-          );
-          const cpu = () => workers.reduce((sum, w) => sum + processCpuSeconds(w.pid), 0);
-          const [cpu0, pg0, machine0, t0] = [
-            cpu(),
-            postgresCpuSeconds(env.databaseName),
-            machineCpuSeconds(),
-            performance.now(),
-          ];
-          const url = `${stack.gateway.url}/api/v1/files`;
-          const up = await runLoad({ ...uniqueUploads(url, 'content'), count, warmup: 0 });
-          const drained = await waitUntilNoneUnfinished(env, 180_000, 20);
-          const seconds = (performance.now() - t0) / 1000;
-          const per = (s: number) => round((s * 1000) / up.ok, 3);
-          print(name, {
-            run,
-            uploads: up.ok,
-            drained,
-            jobs_per_s: round(up.ok / seconds, 1),
-            cpu_ms_per_job_workers: per(cpu() - cpu0),
-            cpu_ms_per_job_postgres: per(postgresCpuSeconds(env.databaseName) - pg0),
-            cpu_ms_per_job_machine: per(machineCpuSeconds() - machine0),
-          });
-          await Promise.all(workers.map((w) => w.stop()));
+  await withStack(async (env, stack) => {
+    for (let run = 0; run < runs; run++) {
+      for (const [name, { WORKERS = '1', PG_OPTIONS, ...workerEnv }] of Object.entries(variants)) {
+        // PG_OPTIONS: server settings for the workers' connections (e.g. `-c synchronous_commit=off`).
+        if (PG_OPTIONS) {
+          const url = new URL(env.databaseUrl);
+          url.searchParams.set('options', PG_OPTIONS);
+          workerEnv.DATABASE_URL = url.toString();
         }
+        const { cpu, stop } = await startWorkers(env, WORKERS, workerEnv);
+        const [cpu0, pg0, machine0, t0] = [
+          cpu(),
+          postgresCpuSeconds(env.databaseName),
+          machineCpuSeconds(),
+          performance.now(),
+        ];
+        const url = `${stack.gateway.url}/api/v1/files`;
+        const up = await runLoad({ ...uniqueUploads(url, 'content'), count, warmup: 0 });
+        const drained = await waitUntilNoneUnfinished(env, 180_000, 20);
+        const seconds = (performance.now() - t0) / 1000;
+        const per = (s: number) => round((s * 1000) / up.ok, 3);
+        print(name, {
+          run,
+          uploads: up.ok,
+          drained,
+          jobs_per_s: round(up.ok / seconds, 1),
+          cpu_ms_per_job_workers: per(cpu() - cpu0),
+          cpu_ms_per_job_postgres: per(postgresCpuSeconds(env.databaseName) - pg0),
+          cpu_ms_per_job_machine: per(machineCpuSeconds() - machine0),
+        });
+        await stop();
       }
-    } finally {
-      await stack.stop();
-      await env.destroy();
     }
   });
 }

@@ -1,7 +1,13 @@
 import type { ServiceTestContext } from '@scanner/runtime/testing';
 import { waitFor } from '@scanner/testing';
 import { describe, expect, it } from 'vitest';
-import { seedUpload, unacknowledged, useRunningWorker, waitForJob } from './worker-context.js';
+import {
+  batchStats,
+  seedUpload,
+  unacknowledged,
+  useRunningWorker,
+  waitForJob,
+} from './worker-context.js';
 
 // A steady flow reaches a blocked reader one entry at a time. After a read that found only a few
 // entries the worker waits WORKER_BATCH_WAIT_MS before reading again, so what arrives meanwhile is
@@ -11,21 +17,6 @@ useRunningWorker({ WORKER_BATCH_WAIT_MS: '3000', WORKER_CONCURRENCY: '32' }, (st
   ctx = started;
 });
 
-async function completeCalls(): Promise<{ calls: number; items: number }> {
-  const metric = await ctx.registry.getSingleMetric('scanner_worker_batch_entries')?.get();
-  const values = (metric?.values ?? []) as Array<{
-    metricName?: string;
-    labels: { op?: string };
-    value: number;
-  }>;
-  const pick = (name: string) =>
-    values.find((v) => v.metricName === name && v.labels.op === 'complete')?.value ?? 0;
-  return {
-    calls: pick('scanner_worker_batch_entries_count'),
-    items: pick('scanner_worker_batch_entries_sum'),
-  };
-}
-
 describe('batch wait', () => {
   it('handles what arrives during the wait as one batch, and the entry read before it at once', async () => {
     const first = await seedUpload(ctx, 'the first of a steady flow');
@@ -33,7 +24,7 @@ describe('batch wait', () => {
     await waitForJob(ctx, first.jobId, 'completed');
     // Done well within the wait that started with its read.
     expect(performance.now() - t0).toBeLessThan(2_500);
-    const before = await completeCalls();
+    const before = (await batchStats(ctx)).complete;
 
     const next = [];
     for (const text of ['second arrival', 'third arrival', 'fourth arrival'])
@@ -45,7 +36,7 @@ describe('batch wait', () => {
     expect(Number(group?.lag)).toBe(3);
 
     for (const job of next) await waitForJob(ctx, job.jobId, 'completed', 10_000);
-    const after = await completeCalls();
+    const after = (await batchStats(ctx)).complete;
     expect(after.calls - before.calls).toBe(1);
     expect(after.items - before.items).toBe(3);
     await waitFor(async () => (await unacknowledged(ctx)) === 0, { message: 'all acknowledged' });

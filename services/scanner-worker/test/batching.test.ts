@@ -10,6 +10,7 @@ import { type RawBuilder, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { SYNC_READ_MAX_BYTES } from '../src/scan-stored-file.js';
 import {
+  batchStats,
   fileRow,
   jobRow,
   seedUpload,
@@ -47,29 +48,6 @@ async function publishTogether(jobs: Array<Pick<JobView, 'sha256' | 'jobId'>>) {
   await multi.exec();
 }
 
-/** Calls made so far per batched operation, and the items they carried. */
-async function batchStats() {
-  const metric = await ctx.registry.getSingleMetric('scanner_worker_batch_entries')?.get();
-  // Histogram values carry the series name (_bucket, _sum, _count) besides their labels.
-  const values = (metric?.values ?? []) as Array<{
-    metricName?: string;
-    labels: { op?: string };
-    value: number;
-  }>;
-  const pick = (name: string, op: string) =>
-    values.find((v) => v.metricName === name && v.labels.op === op)?.value ?? 0;
-  const stats = (op: string) => ({
-    calls: pick('scanner_worker_batch_entries_count', op),
-    items: pick('scanner_worker_batch_entries_sum', op),
-  });
-  return {
-    claim: stats('claim'),
-    finish: stats('finish'),
-    complete: stats('complete'),
-    ack: stats('ack'),
-  };
-}
-
 /**
  * Delivers one entry per content to the worker in one read, waits until every job is completed
  * with exact counts (each content scanned once) and the stream is empty, and returns the batched
@@ -78,7 +56,7 @@ async function batchStats() {
 async function scanTogether(contents: Array<Buffer | string>) {
   const jobs: JobView[] = [];
   for (const c of contents) jobs.push(await seedUpload(ctx, c, { publish: false }));
-  const before = await batchStats();
+  const before = await batchStats(ctx);
   await publishTogether(jobs);
   await Promise.all(jobs.map((j) => waitForJob(ctx, j.jobId, 'completed')));
   for (const [i, j] of jobs.entries()) {
@@ -87,7 +65,7 @@ async function scanTogether(contents: Array<Buffer | string>) {
     expect(row.scan_attempts).toBe(1);
   }
   await streamEmpty();
-  const after = await batchStats();
+  const after = await batchStats(ctx);
   const ops = ['claim', 'finish', 'complete', 'ack'] as const;
   const delta = (field: 'calls' | 'items') =>
     Object.fromEntries(ops.map((op) => [op, after[op][field] - before[op][field]])) as Record<
@@ -136,9 +114,9 @@ describe('batched scans', () => {
         .where('sha256', '=', held.sha256)
         .execute();
     await claimHeld(sql<Date>`now() + interval '1 hour'`); // a heartbeat that stays fresh
-    const before = await batchStats();
+    const before = await batchStats(ctx);
     await publishTogether([held]);
-    await waitFor(async () => (await batchStats()).claim.items > before.claim.items, {
+    await waitFor(async () => (await batchStats(ctx)).claim.items > before.claim.items, {
       message: 'the claim path asked after the one-step completion was refused',
     });
     expect(await fileRow(ctx, held.sha256)).toMatchObject({
@@ -156,7 +134,7 @@ describe('batched scans', () => {
 
   it('takes an entry reclaimed from a consumer that died on it through the claim path', async () => {
     const job = await seedUpload(ctx, 'small, but a worker died on it', { publish: false });
-    const before = await batchStats();
+    const before = await batchStats(ctx);
     // Added and read by a consumer that then dies, atomically: this worker can only reclaim it.
     await ctx.redis
       .multi()
@@ -168,7 +146,7 @@ describe('batched scans', () => {
       .xReadGroup(ctx.keys.scanGroup, 'died-mid-scan', { key: ctx.keys.scanStream, id: '>' })
       .exec();
     await waitForJob(ctx, job.jobId, 'completed');
-    const after = await batchStats();
+    const after = await batchStats(ctx);
     expect(after.claim.items - before.claim.items).toBe(1);
     expect(after.complete.items - before.complete.items).toBe(0);
     expect((await fileRow(ctx, job.sha256)).scan_attempts).toBe(1);

@@ -116,3 +116,29 @@ export function useRunningWorker(
     await ctx?.cleanup();
   });
 }
+
+/**
+ * Calls the worker made so far per batched operation (`claim`, `finish`, `complete`, `ack`), and
+ * the items they carried.
+ */
+export async function batchStats(ctx: ServiceTestContext) {
+  const metric = await ctx.registry.getSingleMetric('scanner_worker_batch_entries')?.get();
+  // Histogram values carry the series name (_bucket, _sum, _count) besides their labels.
+  const values = (metric?.values ?? []) as Array<{
+    metricName?: string;
+    labels: { op?: string };
+    value: number;
+  }>;
+  const pick = (name: string, op: string) =>
+    values.find((v) => v.metricName === name && v.labels.op === op)?.value ?? 0;
+  const stats = (op: string) => ({
+    calls: pick('scanner_worker_batch_entries_count', op),
+    items: pick('scanner_worker_batch_entries_sum', op),
+  });
+  return {
+    claim: stats('claim'),
+    finish: stats('finish'),
+    complete: stats('complete'),
+    ack: stats('ack'),
+  };
+}
