@@ -24,6 +24,15 @@ export interface DirectRoute {
 }
 
 function pathOf(url: string): string {
+  // An absolute-form request line (`POST http://host/path`, from clients that think they talk to
+  // a proxy) routes by its path, as express does.
+  if (url[0] !== '/') {
+    try {
+      return new URL(url).pathname.toLowerCase();
+    } catch {
+      return url;
+    }
+  }
   const q = url.indexOf('?');
   return (q === -1 ? url : url.slice(0, q)).toLowerCase();
 }

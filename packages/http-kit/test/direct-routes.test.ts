@@ -1,4 +1,5 @@
-import { createServer } from 'node:http';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createLogger } from '@scanner/logging';
 import { captureLogLines } from '@scanner/logging/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,6 +72,27 @@ describe('withDirectRoutes', () => {
     }
     const logged = lines.find((l) => l.msg === 'handled directly');
     expect(logged?.requestId).toBe('direct-1');
+  });
+
+  it('routes an absolute-form request line by its path', async () => {
+    const { port } = server.address() as AddressInfo;
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(
+        { host: '127.0.0.1', port, method: 'POST', path: `http://127.0.0.1:${port}/things?x=1` },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            body += chunk;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
+      req.on('error', reject);
+      req.end('x');
+    });
+    expect(answer.status).toBe(201);
+    expect(JSON.parse(answer.body)).toMatchObject({ via: 'direct' });
   });
 
   it('leaves every other method and path to the express app, 404 included', async () => {
