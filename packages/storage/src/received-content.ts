@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { createWriteStream, type WriteStream, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -130,11 +131,15 @@ async function receiveIntoFile(
   head: Buffer[],
 ): Promise<ReceivedContent> {
   const path = newTempPath(root);
+  let file: WriteStream | undefined;
   try {
-    const file = createWriteStream(path, { flags: 'wx', highWaterMark: WRITE_BUFFER_BYTES });
+    file = createWriteStream(path, { flags: 'wx', highWaterMark: WRITE_BUFFER_BYTES });
     for (const chunk of head) file.write(chunk);
     await pipeline(source, meter, file, opts.signal ? { signal: opts.signal } : {});
   } catch (err) {
+    // A failure can come before the file is even open (the limit crossed by the first chunks):
+    // removing it then would run before the open creates it, and leave it behind.
+    if (file && !file.closed) await once(file, 'close').catch(() => {});
     await removeQuietly(path);
     throw err;
   }
