@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@scanner/logging';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { sendJson } from './send-json.js';
 
 /**
  * A failure with an HTTP meaning. Domain code throws these; one error middleware renders them as
@@ -25,19 +26,19 @@ export const PROBLEM_TYPE_BASE = 'https://scanner.dev/problems/';
 export function sendProblem(res: ServerResponse, err: HttpError): void {
   if (res.headersSent) return;
   const requestId = (res.req as { id?: string } | undefined)?.id;
-  const body = JSON.stringify({
-    type: `${PROBLEM_TYPE_BASE}${err.code}`,
-    title: err.title,
-    status: err.status,
-    detail: err.detail ?? err.title,
-    ...(requestId ? { request_id: requestId } : {}),
-  });
-  res.writeHead(err.status, {
-    ...err.headers,
-    'Content-Type': 'application/problem+json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(body),
-  });
-  res.end(body);
+  sendJson(
+    res,
+    err.status,
+    {
+      type: `${PROBLEM_TYPE_BASE}${err.code}`,
+      title: err.title,
+      status: err.status,
+      detail: err.detail ?? err.title,
+      ...(requestId ? { request_id: requestId } : {}),
+    },
+    err.headers,
+    'application/problem+json',
+  );
 }
 
 export const notFoundHandler: RequestHandler = (req, _res, next) => {

@@ -16,16 +16,11 @@ function parseResults(raw: string | null): LetterCounts | null {
   }
 }
 
+/**
+ * Cached results of many contents in one MGET: one answer per content, in order; null for a miss
+ * or an entry that is not valid results.
+ */
 export async function getCachedResults(
-  redis: Redis,
-  keys: RedisKeys,
-  sha256: string,
-): Promise<LetterCounts | null> {
-  return parseResults(await redis.get(keys.fileResults(sha256)));
-}
-
-/** `getCachedResults` for many contents in one MGET: one answer per content, in order. */
-export async function getCachedResultsMany(
   redis: Redis,
   keys: RedisKeys,
   sha256s: readonly string[],

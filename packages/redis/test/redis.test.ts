@@ -12,7 +12,6 @@ import {
   ensureScanGroup,
   getCachedJob,
   getCachedResults,
-  getCachedResultsMany,
   publishScan,
   redisKeys,
 } from '../src/index.js';
@@ -66,12 +65,12 @@ describe('caches', () => {
   it('stores results with a TTL and ignores corrupt entries', async () => {
     const counts = { ...zeroCounts(), A: 3 };
     await cacheResults(t.redis, t.keys, sha, counts, 60);
-    expect(await getCachedResults(t.redis, t.keys, sha)).toEqual(counts);
+    expect(await getCachedResults(t.redis, t.keys, [sha])).toEqual([counts]);
     expect(await t.redis.ttl(t.keys.fileResults(sha))).toBeGreaterThan(0);
     await t.redis.set(t.keys.fileResults(sha), '{"A":1}');
-    expect(await getCachedResults(t.redis, t.keys, sha)).toBeNull();
+    expect(await getCachedResults(t.redis, t.keys, [sha])).toEqual([null]);
     await t.redis.set(t.keys.fileResults(sha), 'not json');
-    expect(await getCachedResults(t.redis, t.keys, sha)).toBeNull();
+    expect(await getCachedResults(t.redis, t.keys, [sha])).toEqual([null]);
   });
 
   it('reads many results in one call, in order, a miss or a corrupt entry as null', async () => {
@@ -84,13 +83,13 @@ describe('caches', () => {
     await cacheResults(t.redis, t.keys, a, { ...zeroCounts(), A: 1 }, 60);
     await cacheResults(t.redis, t.keys, c, { ...zeroCounts(), C: 2 }, 60);
     await t.redis.set(t.keys.fileResults(d), 'not json');
-    expect(await getCachedResultsMany(t.redis, t.keys, [c, b, a, d])).toEqual([
+    expect(await getCachedResults(t.redis, t.keys, [c, b, a, d])).toEqual([
       { ...zeroCounts(), C: 2 },
       null,
       { ...zeroCounts(), A: 1 },
       null,
     ]);
-    expect(await getCachedResultsMany(t.redis, t.keys, [])).toEqual([]);
+    expect(await getCachedResults(t.redis, t.keys, [])).toEqual([]);
   });
 
   it('caches finished jobs, never with a TTL under a second, and drops them', async () => {

@@ -8,7 +8,7 @@ import {
   recordNewContents,
   type UploadInput,
 } from '@scanner/db';
-import { getCachedResultsMany, type Redis, type RedisKeys, withTimeout } from '@scanner/redis';
+import { getCachedResults, type Redis, type RedisKeys, withTimeout } from '@scanner/redis';
 
 /** The two inserts every upload ends in, shared by the requests the gateway handles at once. */
 export interface UploadWrites {
@@ -68,7 +68,7 @@ export function groupedCacheReads(
     async (sha256s: string[]) => {
       try {
         return await withTimeout(
-          getCachedResultsMany(redis, keys, sha256s),
+          getCachedResults(redis, keys, sha256s),
           CACHE_READ_TIMEOUT_MS,
           'get results',
         );
