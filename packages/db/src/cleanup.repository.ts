@@ -4,9 +4,10 @@ import type { Database } from './schema.js';
 
 // The janitor's side of the concurrency contract with uploads and workers. Every decision to delete
 // a stored blob is taken while holding that content's `files` row lock, the same lock the upload
-// gateway takes (SELECT … FOR UPDATE) before it records a duplicate upload or places new bytes.
-// Rows someone else holds are skipped, never waited on: that someone is an upload, which is about
-// to make the content recent (or pending) anyway.
+// gateway takes (SELECT … FOR UPDATE) before it places new bytes, or refreshes `last_uploaded_at`
+// for a duplicate upload (for scanned content only once that is a minute old: see
+// recordCompletedUploads). Rows someone else holds are skipped, never waited on: that someone is an
+// upload, which is about to make the content recent (or pending) anyway.
 
 /** Session-level advisory lock key shared by every janitor replica (scoped to the database). */
 const CLEANUP_LOCK = 'scanner:janitor:cleanup';

@@ -129,6 +129,32 @@ describe('recordCompletedUploads', () => {
     }
   });
 
+  it('refreshes last_uploaded_at once it is a minute old, and leaves a fresh row unwritten', async () => {
+    const scanned = sha('refresh');
+    await recordNewContent(db, upload(scanned));
+    await finishScan(db, scanned, { results: RESULTS });
+    const row = async () => {
+      const { rows } = await sql<{ version: string; age_s: number }>`
+        SELECT xmin::text AS version, extract(epoch FROM now() - last_uploaded_at) AS age_s
+        FROM files WHERE sha256 = ${scanned}`.execute(db);
+      return rows[0] as { version: string; age_s: number };
+    };
+    await sql`UPDATE files SET last_uploaded_at = now() - interval '61 seconds'
+              WHERE sha256 = ${scanned}`.execute(db);
+    await recordCompletedUploads(db, [upload(scanned)]);
+    const refreshed = await row();
+    expect(Number(refreshed.age_s)).toBeLessThan(5);
+
+    await sql`UPDATE files SET last_uploaded_at = now() - interval '50 seconds'
+              WHERE sha256 = ${scanned}`.execute(db);
+    const recent = await row();
+    const views = await recordCompletedUploads(db, [upload(scanned), upload(scanned)]);
+    expect(views.every((v) => v?.status === 'completed')).toBe(true);
+    const after = await row();
+    expect(after.version).toBe(recent.version);
+    expect(Number(after.age_s)).toBeGreaterThanOrEqual(50);
+  });
+
   it('lets concurrent batches over the same scanned contents finish without deadlocks', async () => {
     const shas = Array.from({ length: 200 }, (_, i) => sha(`scanned-${i}`));
     await recordNewContents(

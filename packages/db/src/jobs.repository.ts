@@ -96,10 +96,20 @@ function byJobId(inputs: readonly UploadInput[], rows: JobRowWithResults[]) {
 }
 
 /**
+ * How stale `last_uploaded_at` may get before a duplicate upload refreshes it. Retention is counted
+ * in hours and days, so a minute changes nothing there; refreshing on every duplicate made a
+ * popular content's row the hottest in the database (a new row version and index entries per
+ * batch, each batch queued behind the last on its lock).
+ */
+const LAST_UPLOADED_REFRESH = '1 minute';
+
+/**
  * Records uploads of content already scanned as completed jobs, in one statement. Sizes are the
  * stored content's (the Repr-Digest path records the job before reading the body). An entry is
- * undefined where the content is not (yet) scanned. The content rows are locked in sha256 order, so
- * concurrent batches sharing content queue behind each other instead of deadlocking.
+ * undefined where the content is not (yet) scanned. Results are read without a lock: a completed
+ * scan never changes. Only rows due a `last_uploaded_at` refresh are locked, in sha256 order, so
+ * concurrent batches sharing content queue behind each other instead of deadlocking, and a
+ * janitor pass deciding about the blob meanwhile is waited for (then the row counts as recent).
  */
 export async function recordCompletedUploads(
   db: Db,
@@ -108,23 +118,28 @@ export async function recordCompletedUploads(
   if (inputs.length === 0) return [];
   const { rows } = await sql<JobRowWithResults>`
     WITH input AS (SELECT * FROM ${uploadsRelation(inputs)}),
-    locked AS (
-      SELECT sha256 FROM files
+    scanned AS (
+      SELECT sha256, results, size_bytes FROM files
       WHERE sha256 IN (SELECT sha256 FROM input) AND scan_status = 'completed'
+    ),
+    due AS (
+      SELECT sha256 FROM files
+      WHERE sha256 IN (SELECT sha256 FROM scanned)
+        AND last_uploaded_at < now() - ${sql.lit(LAST_UPLOADED_REFRESH)}::interval
       ORDER BY sha256
       FOR UPDATE
     ),
-    f AS (
+    refreshed AS (
       UPDATE files SET last_uploaded_at = now()
-      FROM locked WHERE files.sha256 = locked.sha256
-      RETURNING files.sha256, files.results, files.size_bytes
+      FROM due WHERE files.sha256 = due.sha256
     )
     INSERT INTO jobs (job_id, sha256, original_filename, file_size, request_id, expires_at,
                       status, deduplicated, completed_at)
-    SELECT input.job_id, f.sha256, input.original_filename, f.size_bytes, input.request_id,
-           input.expires_at, 'completed', true, now()
-    FROM input JOIN f ON f.sha256 = input.sha256
-    RETURNING jobs.*, (SELECT f.results FROM f WHERE f.sha256 = jobs.sha256) AS results
+    SELECT input.job_id, scanned.sha256, input.original_filename, scanned.size_bytes,
+           input.request_id, input.expires_at, 'completed', true, now()
+    FROM input JOIN scanned ON scanned.sha256 = input.sha256
+    RETURNING jobs.*, (SELECT scanned.results FROM scanned WHERE scanned.sha256 = jobs.sha256)
+      AS results
   `.execute(db);
   return byJobId(inputs, rows);
 }

@@ -1,13 +1,18 @@
-// The janitor against the upload gateway's locked path for content it already knows. The gateway's
-// real repository function (recordKnownContentUpload: SELECT … FOR UPDATE, then either refresh
-// last_uploaded_at or, for content whose scan failed, place new bytes and go back to pending) races
-// real cleanup passes on a real volume.
+// The janitor against the upload gateway's locked paths for content it already knows. The gateway's
+// real repository functions (recordKnownContentUpload: SELECT … FOR UPDATE, then either refresh
+// last_uploaded_at or, for content whose scan failed, place new bytes and go back to pending;
+// recordCompletedUploads for scanned content) race real cleanup passes on a real volume.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { contentPath } from '@scanner/core';
-import { createDb, type Db, type KnownContentUpload, recordKnownContentUpload } from '@scanner/db';
+import {
+  createDb,
+  type Db,
+  type KnownContentUpload,
+  recordCompletedUploads,
+  recordKnownContentUpload,
+} from '@scanner/db';
 import { discardContent, receiveContent, storeContent } from '@scanner/storage';
-import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   blobExists,
@@ -65,39 +70,29 @@ async function duplicateUpload(
   }
 }
 
-/** The same locked path with the same SQL, for completed content, holding the lock until `release`. */
+/**
+ * The gateway's batched path for completed content (recordCompletedUploads: an old row is locked
+ * and refreshed), left uncommitted until `release`.
+ */
 async function completedUploadHoldingLock(
   sha256: string,
   release: Promise<void>,
   locked: () => void,
 ) {
   await fx.t.db.transaction().execute(async (trx) => {
-    await trx
-      .selectFrom('files')
-      .select('scan_status')
-      .where('sha256', '=', sha256)
-      .forUpdate()
-      .execute();
+    const [job] = await recordCompletedUploads(trx, [
+      {
+        jobId: randomUUID(),
+        sha256,
+        sizeBytes: 0,
+        originalFilename: 'again.txt',
+        requestId: null,
+        expiresAt: new Date(Date.now() + DAY_MS),
+      },
+    ]);
+    expect(job?.status).toBe('completed');
     locked();
     await release;
-    await trx
-      .updateTable('files')
-      .set({ last_uploaded_at: sql`now()` })
-      .where('sha256', '=', sha256)
-      .execute();
-    await trx
-      .insertInto('jobs')
-      .values({
-        job_id: randomUUID(),
-        sha256,
-        original_filename: 'again.txt',
-        file_size: 1000,
-        status: 'completed',
-        deduplicated: true,
-        completed_at: sql`now()`,
-        expires_at: new Date(Date.now() + DAY_MS),
-      })
-      .execute();
   });
 }
 
