@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { type FileScan, LetterCounter, type ScanOptions, scanFile } from '@scanner/core';
 
 /**
- * Stored files up to this size are read synchronously: stat, open, read, close straight from the
+ * Stored files up to this size are read synchronously: open, fstat, read, close straight from the
  * event loop, a few microseconds for a file in the page cache. Through libuv's thread pool the same
  * file costs four hand-offs to a pool thread and back, which for 1 KiB files was the largest single
  * cost of a scan (a third of the worker's main thread, on a busy 2-core machine mostly the context
@@ -28,10 +28,7 @@ export async function scanStoredFile(
 }
 
 function scanSmallFileSync(path: string, sizeHint: number, verify: boolean): FileScan | null {
-  // stat, not open: opening a FIFO (or a device) could block the event loop, stat never does.
-  const stats = statSync(path);
-  if (!stats.isFile() || stats.size !== sizeHint) return null;
-  const bytes = readWholeSync(path, sizeHint);
+  const bytes = readSmallFileSync(path, (size) => size === sizeHint);
   return bytes && countSync(bytes, verify);
 }
 
@@ -43,9 +40,7 @@ function scanSmallFileSync(path: string, sizeHint: number, verify: boolean): Fil
  */
 export function scanVerifiedSmallFileSync(path: string, sha256: string): FileScan | null {
   try {
-    const stats = statSync(path);
-    if (!stats.isFile() || stats.size > SYNC_READ_MAX_BYTES) return null;
-    const bytes = readWholeSync(path, stats.size);
+    const bytes = readSmallFileSync(path, (size) => size <= SYNC_READ_MAX_BYTES);
     const scan = bytes && countSync(bytes, true);
     return scan?.sha256 === sha256 ? scan : null;
   } catch {
@@ -53,13 +48,22 @@ export function scanVerifiedSmallFileSync(path: string, sha256: string): FileSca
   }
 }
 
-/** The file's bytes if it holds exactly `size` of them, else null. */
-function readWholeSync(path: string, size: number): Buffer | null {
-  const fd = openSync(path, 'r');
+// Non-blocking, so that opening a FIFO (or a device) cannot hold the event loop; fstat then tells
+// what was opened. One path lookup instead of a stat and an open each resolving the path.
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
+
+/**
+ * The bytes of a regular file whose size `wanted` accepts, or null: not a regular file, a size
+ * not wanted, or a file that changed size while being read (left to the streaming path).
+ */
+function readSmallFileSync(path: string, wanted: (size: number) => boolean): Buffer | null {
+  const fd = openSync(path, OPEN_FLAGS);
   try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile() || !wanted(stats.size)) return null;
     // One byte more than expected, so that reading to the end takes one read and a file that has
-    // grown since the stat is noticed (and left to the streaming path).
-    const buffer = Buffer.allocUnsafe(size + 1);
+    // grown since the fstat is noticed.
+    const buffer = Buffer.allocUnsafe(stats.size + 1);
     let filled = 0;
     for (;;) {
       const n = readSync(fd, buffer, filled, buffer.length - filled, null);
@@ -67,7 +71,7 @@ function readWholeSync(path: string, size: number): Buffer | null {
       filled += n;
       if (filled === buffer.length) return null;
     }
-    return filled === size ? buffer.subarray(0, filled) : null;
+    return filled === stats.size ? buffer.subarray(0, filled) : null;
   } finally {
     closeSync(fd);
   }
