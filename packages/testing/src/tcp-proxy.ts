@@ -1,13 +1,24 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
+/** Both sides of one proxied connection. */
+interface Link {
+  client: Socket;
+  upstream: Socket;
+}
+
 /**
  * A loopback TCP proxy a test can cut and restore, to make Postgres or Redis really unreachable
  * for one client (connections refused and existing ones reset) without stopping the shared server.
+ * It can also stall: connections stay open but nothing gets through, like a dependency that is
+ * connected but does not answer (a paused process, a full link, a half-open socket), which a
+ * client only notices through its own timeouts.
  */
 export class TcpProxy {
   readonly #sockets = new Set<Socket>();
+  readonly #links = new Set<Link>();
   #server: Server | undefined;
   #port = 0;
+  #stalled = false;
 
   constructor(
     private readonly targetHost: string,
@@ -22,16 +33,22 @@ export class TcpProxy {
   async start(): Promise<number> {
     const server = createServer((client) => {
       const upstream = connect(this.targetPort, this.targetHost);
+      const link = { client, upstream };
+      this.#links.add(link);
       for (const s of [client, upstream]) {
         this.#sockets.add(s);
-        s.on('close', () => this.#sockets.delete(s));
+        s.on('close', () => {
+          this.#sockets.delete(s);
+          this.#links.delete(link);
+        });
         s.on('error', () => {
           client.destroy();
           upstream.destroy();
         });
       }
-      client.pipe(upstream);
-      upstream.pipe(client);
+      // A connection opened while stalled is held too (a reconnect must not get around a stall);
+      // sockets do not read until piped, so its bytes wait in the kernel until resume().
+      if (!this.#stalled) flow(link);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -43,12 +60,37 @@ export class TcpProxy {
     return this.#port;
   }
 
+  /**
+   * Stops forwarding in both directions until resume(), on open connections and new ones alike.
+   * Nothing is dropped: bytes are held, and connections stay open and accepted.
+   */
+  stall(): void {
+    this.#stalled = true;
+    for (const { client, upstream } of this.#links) {
+      client.unpipe(upstream).pause();
+      upstream.unpipe(client).pause();
+    }
+  }
+
+  /** Delivers what was held, in order, and forwards again. */
+  resume(): void {
+    if (!this.#stalled) return;
+    this.#stalled = false;
+    for (const link of this.#links) flow(link);
+  }
+
   /** Refuses new connections and resets every open one. */
   async cut(): Promise<void> {
     const server = this.#server;
     this.#server = undefined;
     for (const s of this.#sockets) s.resetAndDestroy();
     this.#sockets.clear();
+    this.#links.clear();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+function flow({ client, upstream }: Link): void {
+  client.pipe(upstream);
+  upstream.pipe(client);
 }

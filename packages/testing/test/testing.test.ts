@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { freePort, startProcess, TcpProxy, waitFor } from '../src/index.js';
 
@@ -40,7 +40,6 @@ describe('TcpProxy', () => {
     await new Promise<void>((r) => echo.listen(port, '127.0.0.1', () => r()));
     const proxy = new TcpProxy('127.0.0.1', port);
     const roundTrip = async () => {
-      const { connect } = await import('node:net');
       return new Promise<string>((resolve, reject) => {
         const c = connect(proxy.port, '127.0.0.1', () => c.write('ping'));
         c.on('data', (d) => {
@@ -60,6 +59,79 @@ describe('TcpProxy', () => {
     } finally {
       await proxy.cut();
       echo.close();
+    }
+  });
+});
+
+describe('TcpProxy stalled', () => {
+  it('holds bytes both ways on open and new connections, then delivers them in order on resume', async () => {
+    // The far side records what reaches it and talks back only when the test says so, so each
+    // direction is checked on its own.
+    const serverSides: Socket[] = [];
+    const atServer: string[] = [];
+    const server = createServer((s) => {
+      const i = serverSides.push(s) - 1;
+      atServer[i] = '';
+      s.on('error', () => {});
+      s.on('data', (d) => {
+        atServer[i] += String(d);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const addr = server.address();
+    const proxy = new TcpProxy('127.0.0.1', typeof addr === 'object' && addr ? addr.port : 0);
+    const clients: Socket[] = [];
+    const open = () =>
+      new Promise<{ received: () => string }>((resolve, reject) => {
+        let received = '';
+        const c = connect(proxy.port, '127.0.0.1', () => resolve({ received: () => received }));
+        c.on('data', (d) => {
+          received += String(d);
+        });
+        c.on('error', reject);
+        clients.push(c);
+      });
+    try {
+      await proxy.start();
+      const first = await open();
+      clients[0]?.write('a');
+      await waitFor(() => atServer[0] === 'a', { message: 'a forwarded' });
+      serverSides[0]?.write('A');
+      await waitFor(() => first.received() === 'A', { message: 'A forwarded' });
+
+      proxy.stall();
+      clients[0]?.write('b1');
+      clients[0]?.write('b2');
+      serverSides[0]?.write('B1');
+      serverSides[0]?.write('B2');
+      // Opened while stalled: accepted, but held like the others.
+      const second = await open();
+      clients[1]?.write('c');
+      await waitFor(() => serverSides.length === 2, { message: 'upstream of the second' });
+      serverSides[1]?.write('C');
+      // Proving that nothing arrives needs a wait; 300 ms is ample on loopback.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(atServer).toEqual(['a', '']);
+      expect(first.received()).toBe('A');
+      expect(second.received()).toBe('');
+      expect(clients.every((c) => !c.destroyed)).toBe(true);
+
+      proxy.resume();
+      await waitFor(() => first.received() === 'AB1B2' && second.received() === 'C', {
+        message: 'held replies delivered',
+      });
+      await waitFor(() => atServer[0] === 'ab1b2' && atServer[1] === 'c', {
+        message: 'held requests delivered',
+      });
+      // And it forwards as before.
+      clients[0]?.write('d');
+      await waitFor(() => atServer[0] === 'ab1b2d', { message: 'd forwarded after resume' });
+    } finally {
+      proxy.resume();
+      for (const c of clients) c.destroy();
+      await proxy.cut();
+      for (const s of serverSides) s.destroy();
+      server.close();
     }
   });
 });
