@@ -64,16 +64,24 @@ export function groupedCacheReads(
   keys: RedisKeys,
   onError: (err: unknown) => void,
 ): CacheReads {
+  // A read that timed out and has not answered yet. Replies come in order on the connection, so
+  // until it answers (or the client reconnects and fails it) no later read can answer either:
+  // lookups are misses at once meanwhile. Otherwise, with one read in flight, a stalled Redis
+  // would let through one batch per timeout and uploads beyond that would queue without end.
+  let unanswered: Promise<unknown> | undefined;
   const reads = new GroupCommit(
     async (sha256s: string[]) => {
+      if (unanswered) return sha256s.map(() => null);
+      const read = getCachedResults(redis, keys, sha256s);
       try {
-        return await withTimeout(
-          getCachedResults(redis, keys, sha256s),
-          CACHE_READ_TIMEOUT_MS,
-          'get results',
-        );
+        return await withTimeout(read, CACHE_READ_TIMEOUT_MS, 'get results');
       } catch (err) {
         onError(err);
+        unanswered = read;
+        const answered = () => {
+          if (unanswered === read) unanswered = undefined;
+        };
+        read.then(answered, answered);
         return sha256s.map(() => null);
       }
     },

@@ -3,12 +3,13 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { contentPath } from '@scanner/core';
-import { createDb } from '@scanner/db';
-import { closeRedis, createRedis } from '@scanner/redis';
-import { waitFor } from '@scanner/testing';
+import { contentPath, countLetters } from '@scanner/core';
+import { createDb, finishScan } from '@scanner/db';
+import { cacheResults, closeRedis, connectRedis, createRedis, type Redis } from '@scanner/redis';
+import { TEST_REDIS_URL } from '@scanner/redis/testing';
+import { TcpProxy, waitFor } from '@scanner/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countRows, startGateway, tempFiles } from './gateway-context.js';
+import { countRows, type GatewayUnderTest, startGateway, tempFiles } from './gateway-context.js';
 import { BOUNDARY, multipart, post, upload } from './http-client.js';
 
 const sha = (b: string) => createHash('sha256').update(b).digest('hex');
@@ -69,6 +70,157 @@ describe('Redis unreachable', () => {
       await closeRedis(deadRedis);
       await gw.close();
     }
+  });
+});
+
+describe('Redis connected but not answering', () => {
+  // The gateway's Redis goes through a proxy that the test stalls: the client stays connected
+  // (isReady) and its commands are sent, but no reply comes, so only the gateway's own timeouts
+  // can get an upload its answer. The test seeds and checks over its own direct connections.
+  let proxy: TcpProxy;
+  let redis: Redis;
+  let gw: GatewayUnderTest;
+
+  beforeAll(async () => {
+    const target = new URL(TEST_REDIS_URL);
+    proxy = new TcpProxy(target.hostname, Number(target.port || 6379));
+    target.hostname = '127.0.0.1';
+    target.port = String(await proxy.start());
+    redis = createRedis({ url: target.toString() });
+    expect(await connectRedis(redis)).toBe(true);
+    gw = await startGateway({}, { deps: { redis } });
+  });
+  afterAll(async () => {
+    // Resumed first: closing the client waits for the replies to what it sent while stalled.
+    proxy?.resume();
+    if (redis) await closeRedis(redis);
+    await proxy?.cut();
+    await gw?.close();
+  });
+
+  const dedupHits = async (level: string) => {
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    const line = new RegExp(`scanner_dedup_hits_total\\{level="${level}"[^}]*\\} (\\d+)`);
+    return Number(text.match(line)?.[1] ?? 0);
+  };
+
+  /** Content scanned before the stall, with its results in Postgres and in the results cache. */
+  async function scannedAndCached(content: string) {
+    expect((await upload(gw.url, content, 'first.txt')).status).toBe(202);
+    const results = countLetters(Buffer.from(content));
+    await finishScan(gw.ctx.db, sha(content), { results });
+    await cacheResults(gw.ctx.redis, gw.ctx.keys, sha(content), results, 60);
+    return results;
+  }
+
+  it('answers a duplicate of scanned content from Postgres once the cache read times out', async () => {
+    const content = 'scanned, cached, then redis stalls';
+    const results = await scannedAndCached(content);
+    // Before the stall a duplicate is answered from the cache...
+    const fromRedis = await dedupHits('redis');
+    expect((await upload(gw.url, content, 'cached.txt')).status).toBe(200);
+    expect(await dedupHits('redis')).toBe(fromRedis + 1);
+
+    const fromPostgres = await dedupHits('postgres');
+    proxy.stall();
+    try {
+      const started = performance.now();
+      const res = await upload(gw.url, content, 'stalled.txt');
+      const tookMs = performance.now() - started;
+      expect(redis.isReady).toBe(true);
+      expect(res.status).toBe(200);
+      expect(res.json()).toMatchObject({
+        status: 'completed',
+        deduplication: true,
+        results,
+        sha256: sha(content),
+      });
+      // ...during it, Postgres answers instead; a generous bound, only to prove it did not hang.
+      expect(tookMs).toBeLessThan(5_000);
+      expect(await dedupHits('postgres')).toBe(fromPostgres + 1);
+      const job = await gw.ctx.db
+        .selectFrom('jobs')
+        .selectAll()
+        .where('job_id', '=', res.json().job_id as string)
+        .executeTakeFirstOrThrow();
+      expect(job).toMatchObject({
+        status: 'completed',
+        sha256: sha(content),
+        original_filename: 'stalled.txt',
+      });
+      expect(await tempFiles(gw.ctx.storageRoot)).toEqual([]);
+    } finally {
+      proxy.resume();
+    }
+  });
+
+  it('does not make every upload wait out the timeout while the stall lasts, and uses the cache again after it', async () => {
+    const content = 'a long redis stall';
+    const results = await scannedAndCached(content);
+    proxy.stall();
+    try {
+      // Each one waiting for its own cache read to time out would take 20 × 500 ms at least; only
+      // the first has to, while the read it sent is unanswered the others skip the cache.
+      const started = performance.now();
+      for (let i = 0; i < 20; i++) {
+        const res = await upload(gw.url, content, `during-${i}.txt`);
+        expect(res.status).toBe(200);
+        expect(res.json()).toMatchObject({ deduplication: true, results });
+      }
+      expect(performance.now() - started).toBeLessThan(5_000);
+      expect(redis.isReady).toBe(true);
+    } finally {
+      proxy.resume();
+    }
+    const fromRedis = await dedupHits('redis');
+    await waitFor(
+      async () =>
+        (await upload(gw.url, content, 'after.txt')).status === 200 &&
+        (await dedupHits('redis')) > fromRedis,
+      { timeoutMs: 5_000, message: 'a duplicate answered from the cache after the stall' },
+    );
+  });
+
+  it('accepts new content as pending, marked for republishing, once the XADD times out', async () => {
+    const content = 'new content while redis stalls';
+    proxy.stall();
+    try {
+      const started = performance.now();
+      const res = await upload(gw.url, content, 'new.txt');
+      const tookMs = performance.now() - started;
+      expect(redis.isReady).toBe(true);
+      expect(res.status).toBe(202);
+      expect(res.json()).toMatchObject({ status: 'pending', deduplication: false });
+      expect(tookMs).toBeLessThan(5_000);
+      const file = await gw.ctx.db
+        .selectFrom('files')
+        .selectAll()
+        .where('sha256', '=', sha(content))
+        .executeTakeFirstOrThrow();
+      expect(file).toMatchObject({ scan_status: 'pending', published_at: null });
+      const job = await gw.ctx.db
+        .selectFrom('jobs')
+        .selectAll()
+        .where('job_id', '=', res.json().job_id as string)
+        .executeTakeFirstOrThrow();
+      expect(job.status).toBe('pending');
+      expect((await stat(contentPath(gw.ctx.storageRoot, sha(content)))).size).toBe(
+        Buffer.byteLength(content),
+      );
+      const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+      expect(metrics).toMatch(/scanner_queue_publish_failures_total(\{[^}]*\})? 1\n/);
+    } finally {
+      proxy.resume();
+    }
+    // The timed-out XADD was held, not lost: it lands once Redis answers again, while the row
+    // stays due for republishing, so this scan is requested twice (delivery is at least once).
+    await waitFor(
+      async () =>
+        (await gw.ctx.redis.xRange(gw.ctx.keys.scanStream, '-', '+')).some(
+          (e) => e.message.sha256 === sha(content),
+        ),
+      { timeoutMs: 5_000, message: 'the held XADD delivered after resume' },
+    );
   });
 });
 
