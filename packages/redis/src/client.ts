@@ -52,6 +52,11 @@ export async function closeRedis(client: Redis): Promise<void> {
   }
 }
 
+/** A Redis call that did not answer within its deadline (it may still answer later). */
+export class RedisTimeoutError extends Error {
+  override name = 'RedisTimeoutError';
+}
+
 /** Races a Redis call against a deadline so a half-open connection cannot stall a request. */
 export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -59,10 +64,53 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
     return await Promise.race([
       promise,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`redis ${what} timed out after ${ms} ms`)), ms);
+        timer = setTimeout(
+          () => reject(new RedisTimeoutError(`redis ${what} timed out after ${ms} ms`)),
+          ms,
+        );
       }),
     ]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Deadlines for the optional Redis calls of a request path (cache reads and writes, publishing),
+ * one guard per client. Replies on a connection come in command order, so once a call has timed
+ * out unanswered every later one would wait at least as long: until that call settles (answered,
+ * or failed when the client reconnects) calls are refused at once instead of queueing behind it.
+ * Callers then take their fallback (Postgres, the republisher) without each waiting out its own
+ * deadline, and nothing piles up in the client while Redis is stalled.
+ */
+export class RedisStallGuard {
+  #unanswered: Promise<unknown> | undefined;
+
+  constructor(readonly client: Redis) {}
+
+  /** Whether a call would be sent now: the client is connected and nothing is left unanswered. */
+  get usable(): boolean {
+    return this.client.isReady && this.#unanswered === undefined;
+  }
+
+  /** Sends `command` with a deadline; rejects at once while the guard is not usable. */
+  async call<T>(command: (client: Redis) => Promise<T>, ms: number, what: string): Promise<T> {
+    if (!this.client.isReady) throw new Error(`redis ${what} skipped: not connected`);
+    if (this.#unanswered)
+      throw new Error(`redis ${what} skipped: an earlier call is still unanswered`);
+    const sent = command(this.client);
+    try {
+      return await withTimeout(sent, ms, what);
+    } catch (err) {
+      if (err instanceof RedisTimeoutError) {
+        // The latest call to time out is the last to answer: it alone decides when calls resume.
+        this.#unanswered = sent;
+        const settled = () => {
+          if (this.#unanswered === sent) this.#unanswered = undefined;
+        };
+        sent.then(settled, settled);
+      }
+      throw err;
+    }
   }
 }

@@ -13,9 +13,11 @@ import {
   getCachedJob,
   getCachedResults,
   publishScan,
+  RedisStallGuard,
+  RedisTimeoutError,
   redisKeys,
 } from '../src/index.js';
-import { createTestRedis, type TestRedis } from '../src/testing.js';
+import { createTestRedis, TEST_REDIS_URL, type TestRedis } from '../src/testing.js';
 
 let t: TestRedis;
 beforeAll(async () => {
@@ -109,5 +111,54 @@ describe('client', () => {
     await expect(dead.get('x')).rejects.toThrow();
     dead.destroy();
     await closeRedis(dead);
+  });
+});
+
+describe('RedisStallGuard', () => {
+  it('refuses calls at once while a timed-out one is unanswered, and sends them again after', async () => {
+    // Its own connection: a blocking command holds every reply after it on that connection, a
+    // Redis that is connected but does not answer, without touching the shared server.
+    const client = createRedis({ url: TEST_REDIS_URL });
+    expect(await connectRedis(client)).toBe(true);
+    try {
+      const guard = new RedisStallGuard(client);
+      const key = t.keys.fileResults(sha);
+      await t.redis.set(key, 'v');
+      expect(await guard.call((c) => c.get(key), 500, 'get')).toBe('v');
+
+      const blocking = client.blPop(t.keys.jobStatus('never-pushed'), 1);
+      await expect(guard.call((c) => c.get(key), 100, 'get')).rejects.toBeInstanceOf(
+        RedisTimeoutError,
+      );
+      expect(client.isReady).toBe(true);
+      expect(guard.usable).toBe(false);
+      const started = performance.now();
+      await expect(guard.call((c) => c.get(key), 5_000, 'get')).rejects.toThrow(/unanswered/);
+      expect(performance.now() - started).toBeLessThan(1_000);
+
+      // Once the blocked reply and the timed-out GET behind it arrive, calls go out again.
+      expect(await blocking).toBeNull();
+      await expect.poll(() => guard.usable, { timeout: 2_000 }).toBe(true);
+      expect(await guard.call((c) => c.get(key), 500, 'get')).toBe('v');
+    } finally {
+      await closeRedis(client);
+    }
+  });
+
+  it('refuses calls while the client is disconnected, and other errors do not hold it back', async () => {
+    const dead = createRedis({ url: 'redis://127.0.0.1:1' });
+    expect(await connectRedis(dead, 300)).toBe(false);
+    const guard = new RedisStallGuard(dead);
+    expect(guard.usable).toBe(false);
+    await expect(guard.call((c) => c.get('x'), 500, 'get')).rejects.toThrow(/not connected/);
+    dead.destroy();
+    await closeRedis(dead);
+
+    const live = new RedisStallGuard(t.redis);
+    await t.redis.set(t.keys.fileResults('b'.repeat(64)), 'not a list');
+    await expect(
+      live.call((c) => c.lPush(t.keys.fileResults('b'.repeat(64)), 'x'), 500, 'lpush'),
+    ).rejects.toThrow(/WRONGTYPE/);
+    expect(live.usable).toBe(true);
   });
 });

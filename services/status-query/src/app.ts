@@ -3,7 +3,7 @@ import type { TierPolicy } from '@scanner/core';
 import { type Db, findScannedContent } from '@scanner/db';
 import { createServiceApp, HttpError, type Registry } from '@scanner/http-kit';
 import type { Logger } from '@scanner/logging';
-import type { Redis, RedisKeys } from '@scanner/redis';
+import { type Redis, type RedisKeys, RedisStallGuard } from '@scanner/redis';
 import { classifyDependencyError, databaseReachable } from '@scanner/runtime';
 import type { Express, Router } from 'express';
 import { healthReport } from './health-report.js';
@@ -34,12 +34,13 @@ export function createApp(deps: StatusQueryDeps): Express {
 }
 
 function mountReadRoutes(app: Router, deps: StatusQueryDeps): void {
+  const reader = { ...deps, redisCalls: new RedisStallGuard(deps.redis) };
   app.get('/api/v1/files/:jobId', async (req, res) => {
     const { jobId } = req.params;
     if (!UUID.test(jobId)) {
       throw new HttpError(400, 'invalid-job-id', 'Bad Request', 'job id must be a UUID');
     }
-    const body = await readJob(deps, jobId.toLowerCase());
+    const body = await readJob(reader, jobId.toLowerCase());
     if (!body)
       throw new HttpError(404, 'job-not-found', 'Not Found', 'no such job, or it has expired');
     res.type('application/json').send(body);

@@ -3,9 +3,8 @@ import type { Logger } from '@scanner/logging';
 import {
   cacheFinishedJob,
   getCachedJob,
-  type Redis,
   type RedisKeys,
-  withTimeout,
+  type RedisStallGuard,
 } from '@scanner/redis';
 import { jobResource } from './job-resource.js';
 
@@ -13,7 +12,8 @@ const REDIS_TIMEOUT_MS = 250;
 
 export interface JobReaderDeps {
   db: Db;
-  redis: Redis;
+  /** The job cache's calls, with deadlines: a slow Redis is a miss, never a slow answer. */
+  redisCalls: RedisStallGuard;
   keys: RedisKeys;
   log: Logger;
   jobCacheTtlSeconds: number;
@@ -32,20 +32,24 @@ export async function readJob(deps: JobReaderDeps, jobId: string): Promise<strin
   if (job.status === 'completed' || job.status === 'failed') {
     const untilExpiry = Math.floor((job.expiresAt.getTime() - Date.now()) / 1000);
     const ttl = Math.min(deps.jobCacheTtlSeconds, untilExpiry);
-    if (deps.redis.isReady) {
-      cacheFinishedJob(deps.redis, deps.keys, jobId, body, ttl).catch((err) =>
-        deps.log.debug({ err }, 'job cache write failed'),
-      );
+    if (deps.redisCalls.usable) {
+      deps.redisCalls
+        .call(
+          (client) => cacheFinishedJob(client, deps.keys, jobId, body, ttl),
+          REDIS_TIMEOUT_MS,
+          'set job',
+        )
+        .catch((err) => deps.log.debug({ err }, 'job cache write failed'));
     }
   }
   return body;
 }
 
 async function fromCache(deps: JobReaderDeps, jobId: string): Promise<string | null> {
-  if (!deps.redis.isReady) return null;
+  if (!deps.redisCalls.usable) return null;
   try {
-    const body = await withTimeout(
-      getCachedJob(deps.redis, deps.keys, jobId),
+    const body = await deps.redisCalls.call(
+      (client) => getCachedJob(client, deps.keys, jobId),
       REDIS_TIMEOUT_MS,
       'get job',
     );

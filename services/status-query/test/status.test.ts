@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { countLetters } from '@scanner/core';
 import { createDb, finishScan, recordNewContent } from '@scanner/db';
 import { createRegistry } from '@scanner/http-kit';
-import { closeRedis, createRedis } from '@scanner/redis';
+import { closeRedis, connectRedis, createRedis } from '@scanner/redis';
+import { TEST_REDIS_URL } from '@scanner/redis/testing';
 import {
   createServiceTestContext,
   type ServiceTestContext,
@@ -185,6 +186,32 @@ describe('GET /api/v1/files/{job_id}', () => {
     } finally {
       await served.close();
       await closeRedis(deadRedis);
+    }
+  });
+
+  it('answers from Postgres at once while Redis is connected but owes an answer', async () => {
+    // Its own connection: a blocking command holds every reply after it on that connection, a
+    // Redis that is connected but does not answer, without touching the shared server.
+    const stalled = createRedis({ url: TEST_REDIS_URL });
+    expect(await connectRedis(stalled)).toBe(true);
+    const served = await serveForTest(createApp(depsFor(ctx, { redis: stalled })));
+    try {
+      const job = await seed('stalled-redis');
+      await finishScan(ctx.db, job.sha256, { results: countLetters(Buffer.from('stalled-redis')) });
+      const blocking = stalled.blPop(ctx.keys.jobStatus('never-pushed'), 3);
+      // Each read waiting out its own 250 ms cache deadline would take 20 × 250 ms at least.
+      const started = performance.now();
+      for (let i = 0; i < 20; i++) {
+        const res = await fetch(`${served.url}/api/v1/files/${job.jobId}`);
+        expect(res.status).toBe(200);
+        expect(((await res.json()) as { status: string }).status).toBe('completed');
+      }
+      expect(performance.now() - started).toBeLessThan(2_500);
+      expect(stalled.isReady).toBe(true);
+      expect(await blocking).toBeNull();
+    } finally {
+      await served.close();
+      await closeRedis(stalled);
     }
   });
 

@@ -3,7 +3,7 @@ import type { TierPolicy } from '@scanner/core';
 import type { Db } from '@scanner/db';
 import { createServiceApp, type Registry, withDirectRoutes } from '@scanner/http-kit';
 import type { Logger } from '@scanner/logging';
-import type { Redis, RedisKeys } from '@scanner/redis';
+import { type Redis, type RedisKeys, RedisStallGuard } from '@scanner/redis';
 import { classifyDependencyError, databaseReachable } from '@scanner/runtime';
 import { createGatewayMetrics } from './gateway-metrics.js';
 import { StorageGuard } from './storage-guard.js';
@@ -41,14 +41,15 @@ export function createApp(deps: UploadGatewayDeps): RequestListener {
   // Probes and /metrics through express; uploads, thousands a second, straight from node's server.
   const app = createServiceApp(options, () => {});
   const writes = groupedUploadWrites(deps.db);
-  const cacheReads = groupedCacheReads(deps.redis, deps.keys, (err) =>
+  const redisCalls = new RedisStallGuard(deps.redis);
+  const cacheReads = groupedCacheReads(redisCalls, deps.keys, (err) =>
     deps.log.debug({ err }, 'results cache read failed'),
   );
   return withDirectRoutes(app, options, [
     {
       method: 'POST',
       path: '/api/v1/files',
-      handle: uploadRoute({ ...deps, guard, metrics, writes, cacheReads }),
+      handle: uploadRoute({ ...deps, guard, metrics, writes, cacheReads, redisCalls }),
     },
   ]);
 }

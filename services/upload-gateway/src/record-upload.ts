@@ -8,7 +8,7 @@ import {
   type UploadInput,
 } from '@scanner/db';
 import type { Logger } from '@scanner/logging';
-import { cacheResults, publishScan, type Redis, type RedisKeys, withTimeout } from '@scanner/redis';
+import { cacheResults, publishScan, type RedisKeys, type RedisStallGuard } from '@scanner/redis';
 import { type ReceivedContent, storeContent } from '@scanner/storage';
 import type { DedupLevel, GatewayMetrics } from './gateway-metrics.js';
 import type { CacheReads, UploadWrites } from './upload-batching.js';
@@ -19,7 +19,8 @@ export interface RecordDeps {
   db: Db;
   writes: UploadWrites;
   cacheReads: CacheReads;
-  redis: Redis;
+  /** The optional Redis calls (publishing, cache refills), with deadlines. */
+  redisCalls: RedisStallGuard;
   keys: RedisKeys;
   log: Logger;
   metrics: GatewayMetrics;
@@ -32,10 +33,14 @@ export type Recorded =
   | { kind: 'pending'; job: JobView; deduplicated: boolean; rescan?: boolean };
 
 function refillResultsCache(deps: RecordDeps, sha256: string, results: LetterCounts): void {
-  if (!deps.redis.isReady) return;
-  cacheResults(deps.redis, deps.keys, sha256, results, deps.fileCacheTtlSeconds).catch((err) =>
-    deps.log.debug({ err }, 'results cache write failed'),
-  );
+  if (!deps.redisCalls.usable) return;
+  deps.redisCalls
+    .call(
+      (client) => cacheResults(client, deps.keys, sha256, results, deps.fileCacheTtlSeconds),
+      REDIS_TIMEOUT_MS,
+      'set results',
+    )
+    .catch((err) => deps.log.debug({ err }, 'results cache write failed'));
 }
 
 /**
@@ -102,18 +107,19 @@ export async function recordUpload(
 }
 
 /**
- * Asks for a scan. If Redis is unavailable the upload still succeeds: the content stays pending
- * in Postgres with no publish time, and the republisher sends it once Redis is back.
+ * Asks for a scan. If Redis is unavailable (down, slow, or still owing an earlier answer) the
+ * upload still succeeds: the content stays pending in Postgres with no publish time, and the
+ * republisher sends it once Redis is back.
  */
 async function publish(deps: RecordDeps, input: UploadInput): Promise<void> {
   try {
-    if (!deps.redis.isReady) throw new Error('redis is not connected');
-    await withTimeout(
-      publishScan(deps.redis, deps.keys, {
-        sha256: input.sha256,
-        jobId: input.jobId,
-        requestId: input.requestId ?? '',
-      }),
+    await deps.redisCalls.call(
+      (client) =>
+        publishScan(client, deps.keys, {
+          sha256: input.sha256,
+          jobId: input.jobId,
+          requestId: input.requestId ?? '',
+        }),
       REDIS_TIMEOUT_MS,
       'xadd',
     );

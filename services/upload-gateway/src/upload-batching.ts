@@ -8,7 +8,7 @@ import {
   recordNewContents,
   type UploadInput,
 } from '@scanner/db';
-import { getCachedResults, type Redis, type RedisKeys, withTimeout } from '@scanner/redis';
+import { getCachedResults, type RedisKeys, type RedisStallGuard } from '@scanner/redis';
 
 /** The two inserts every upload ends in, shared by the requests the gateway handles at once. */
 export interface UploadWrites {
@@ -57,37 +57,32 @@ const CACHE_READ_TIMEOUT_MS = 500;
 /**
  * Every upload asks the results cache first; asked one by one, that is a command, a reply and a
  * wake-up of Redis per upload. Lookups arriving while one is on its way go out together as one
- * MGET. A failed or slow read is a miss for everyone in it: Postgres decides anyway.
+ * MGET. A failed or slow read is a miss for everyone in it: Postgres decides anyway. While an
+ * earlier read is unanswered (`RedisStallGuard`), lookups are misses at once: with one read in
+ * flight, a stalled Redis would otherwise let one batch through per timeout and the uploads
+ * beyond that would queue without end.
  */
 export function groupedCacheReads(
-  redis: Redis,
+  redis: RedisStallGuard,
   keys: RedisKeys,
   onError: (err: unknown) => void,
 ): CacheReads {
-  // A read that timed out and has not answered yet. Replies come in order on the connection, so
-  // until it answers (or the client reconnects and fails it) no later read can answer either:
-  // lookups are misses at once meanwhile. Otherwise, with one read in flight, a stalled Redis
-  // would let through one batch per timeout and uploads beyond that would queue without end.
-  let unanswered: Promise<unknown> | undefined;
   const reads = new GroupCommit(
     async (sha256s: string[]) => {
-      if (unanswered) return sha256s.map(() => null);
-      const read = getCachedResults(redis, keys, sha256s);
       try {
-        return await withTimeout(read, CACHE_READ_TIMEOUT_MS, 'get results');
+        return await redis.call(
+          (client) => getCachedResults(client, keys, sha256s),
+          CACHE_READ_TIMEOUT_MS,
+          'get results',
+        );
       } catch (err) {
         onError(err);
-        unanswered = read;
-        const answered = () => {
-          if (unanswered === read) unanswered = undefined;
-        };
-        read.then(answered, answered);
         return sha256s.map(() => null);
       }
     },
     { maxBatch: 256 },
   );
   return {
-    results: (sha256) => (redis.isReady ? reads.submit(sha256) : Promise.resolve(null)),
+    results: (sha256) => (redis.usable ? reads.submit(sha256) : Promise.resolve(null)),
   };
 }
