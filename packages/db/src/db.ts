@@ -26,6 +26,16 @@ export interface DbOptions {
   prepareStatements?: boolean;
   /** How many distinct statement texts get a name; later ones run unnamed. Default 200. */
   maxPreparedStatements?: number;
+  /**
+   * Sessions run with `enable_seqscan = off`, for pools whose every query finds rows by a key or a
+   * partial index (the services'). A statement's plan is kept per connection, and a generic plan
+   * made while a table is small (a fresh deployment: every table empty) scans the whole table,
+   * and goes on doing so as the table grows, until an ANALYZE happens to invalidate it. Measured
+   * on a fresh database under load: the worker's completion batches read 12 buffers per scan
+   * instead of 4, and cost Postgres 2–3 times the CPU, more with every thousand rows. Off, a
+   * table is still scanned whole where no index applies. Default false.
+   */
+  preferIndexes?: boolean;
 }
 
 export function createDb(options: DbOptions): Db {
@@ -36,6 +46,7 @@ export function createDb(options: DbOptions): Db {
     idleTimeoutMillis: 30_000,
     statement_timeout: options.statementTimeoutMs ?? 30_000,
     application_name: options.applicationName ?? 'scanner',
+    ...(options.preferIndexes ? { options: '-c enable_seqscan=off' } : {}),
     ...(options.prepareStatements === false
       ? {}
       : {

@@ -45,6 +45,7 @@ export async function startServiceProcess(service: ServiceName): Promise<Service
     url: config.database.url,
     poolMax: config.database.poolMax,
     applicationName: service,
+    preferIndexes: true,
   });
   let lastRedisError = '';
   const redis = createRedis({

@@ -1,0 +1,55 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDb, type Db } from './db.js';
+import { createTestDatabase, type TestDatabase } from './testing.js';
+
+let t: TestDatabase;
+const opened: Db[] = [];
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  // Empty, as every table is on a fresh deployment.
+  await sql`CREATE TABLE plan_items (sha char(64) PRIMARY KEY, n int NOT NULL)`.execute(t.db);
+});
+afterAll(async () => {
+  await Promise.all(opened.map((db) => db.destroy().catch(() => {})));
+  await t?.drop();
+});
+
+/** The generic plan (the one a prepared statement keeps) of a lookup by key, on one connection. */
+async function genericLookupPlan(preferIndexes: boolean): Promise<string> {
+  const db = createDb({ url: t.url, poolMax: 1, preferIndexes });
+  opened.push(db);
+  return db.connection().execute(async (conn) => {
+    await sql`SET plan_cache_mode = force_generic_plan`.execute(conn);
+    await sql`PREPARE lookup(char(64)[]) AS SELECT n FROM plan_items WHERE sha = ANY($1)`.execute(
+      conn,
+    );
+    const { rows } = await sql<{
+      'QUERY PLAN': string;
+    }>`EXPLAIN EXECUTE lookup(ARRAY[repeat('a', 64)]::char(64)[])`.execute(conn);
+    await sql`DEALLOCATE lookup`.execute(conn);
+    return rows.map((r) => r['QUERY PLAN']).join('\n');
+  });
+}
+
+describe('createDb preferIndexes', () => {
+  it('plans a lookup by key on an empty table with its index, where the default scans the table', async () => {
+    expect(await genericLookupPlan(false)).toMatch(/Seq Scan on plan_items/);
+    const plan = await genericLookupPlan(true);
+    expect(plan).toMatch(/plan_items_pkey/);
+    expect(plan).not.toMatch(/Seq Scan/);
+  });
+
+  it('sets enable_seqscan off on every connection of the pool, and only there', async () => {
+    const preferring = createDb({ url: t.url, poolMax: 2, preferIndexes: true });
+    opened.push(preferring);
+    const settings = await Promise.all(
+      [preferring, preferring, t.db].map(async (db) => {
+        const { rows } = await sql<{ enable_seqscan: string }>`SHOW enable_seqscan`.execute(db);
+        return rows[0]?.enable_seqscan;
+      }),
+    );
+    expect(settings).toEqual(['off', 'off', 'on']);
+  });
+});
