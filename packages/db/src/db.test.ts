@@ -52,4 +52,17 @@ describe('createDb preferIndexes', () => {
     );
     expect(settings).toEqual(['off', 'off', 'on']);
   });
+
+  it('keeps the server options of the connection URL', async () => {
+    const url = new URL(t.url);
+    url.searchParams.set('options', '-c work_mem=7MB');
+    const db = createDb({ url: url.toString(), poolMax: 1, preferIndexes: true });
+    opened.push(db);
+    const { rows } = await sql<{
+      work_mem: string;
+      enable_seqscan: string;
+    }>`SELECT current_setting('work_mem') AS work_mem,
+              current_setting('enable_seqscan') AS enable_seqscan`.execute(db);
+    expect(rows[0]).toEqual({ work_mem: '7MB', enable_seqscan: 'off' });
+  });
 });

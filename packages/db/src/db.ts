@@ -38,15 +38,32 @@ export interface DbOptions {
   preferIndexes?: boolean;
 }
 
+/**
+ * The connection URL with one more server setting in its `options` (`-c name=value`), next to any
+ * it has: pg takes a URL's options over the config's, so the setting has to go into the URL.
+ */
+function withServerSetting(url: string, setting: string): string {
+  try {
+    const parsed = new URL(url);
+    const own = parsed.searchParams.get('options') ?? '';
+    parsed.searchParams.set('options', `${own} -c ${setting}`.trim());
+    return parsed.toString();
+  } catch {
+    // Not a URL; pg reports that when it connects.
+    return url;
+  }
+}
+
 export function createDb(options: DbOptions): Db {
   const pool = new pg.Pool({
-    connectionString: options.url,
+    connectionString: options.preferIndexes
+      ? withServerSetting(options.url, 'enable_seqscan=off')
+      : options.url,
     max: options.poolMax ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 5_000,
     idleTimeoutMillis: 30_000,
     statement_timeout: options.statementTimeoutMs ?? 30_000,
     application_name: options.applicationName ?? 'scanner',
-    ...(options.preferIndexes ? { options: '-c enable_seqscan=off' } : {}),
     ...(options.prepareStatements === false
       ? {}
       : {
