@@ -59,8 +59,10 @@ export async function recordKnownCompleted(
 
 /**
  * Decides what an upload is, with Postgres as the judge: results cached in Redis first; then an
- * insert that succeeds only for content never seen; otherwise the locked path for known content.
- * `content` is stored at its content address only when this upload's bytes are needed.
+ * insert that succeeds only for content never seen; then, for known content, the batched insert of
+ * a completed job, which succeeds only for scanned content; otherwise (content being scanned, or
+ * whose scan failed) the locked path. `content` is stored at its content address only when this
+ * upload's bytes are needed.
  */
 export async function recordUpload(
   deps: RecordDeps,
@@ -87,6 +89,15 @@ export async function recordUpload(
     }
     await publish(deps, input);
     return { kind: 'pending', job: created, deduplicated: false };
+  }
+
+  // Scanned content the cache did not know (expired, Redis restarted or away): batched like a
+  // cache hit. The locked path takes one transaction per upload, queued on the content's row lock,
+  // and for a popular content that held duplicates to a few hundred a second.
+  const scanned = await deps.writes.completedUpload(input);
+  if (scanned?.results) {
+    refillResultsCache(deps, input.sha256, scanned.results);
+    return { kind: 'completed', job: scanned, results: scanned.results, level: 'postgres' };
   }
 
   const known = await recordKnownContentUpload(deps.db, input, async () => {

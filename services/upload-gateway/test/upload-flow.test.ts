@@ -117,6 +117,64 @@ describe('POST /api/v1/files', () => {
     expect(await tempFiles(gw.ctx.storageRoot)).toEqual([]);
   });
 
+  it('answers duplicates of scanned content the cache lost in shared statements, not each on its row lock', async () => {
+    const content = 'scanned, then the cache lost it';
+    await upload(gw.url, content);
+    const results = countLetters(Buffer.from(content));
+    await finishScan(gw.ctx.db, sha(content), { results });
+    await gw.ctx.redis.del(gw.ctx.keys.fileResults(sha(content)));
+
+    // A lock on the content's row that the locked path (SELECT … FOR UPDATE, one transaction per
+    // upload) has to wait for, and an insert of a job referencing the row (its foreign key check
+    // takes KEY SHARE) does not: duplicates answered by the batched insert of completed jobs, which
+    // locks nothing for content uploaded within the last minute, are not held back by it.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    const holder = gw.ctx.db.transaction().execute(async (trx) => {
+      await trx
+        .selectFrom('files')
+        .select('sha256')
+        .where('sha256', '=', sha(content))
+        .forNoKeyUpdate()
+        .execute();
+      locked();
+      await released;
+    });
+    await isLocked;
+    try {
+      const answers = Promise.all(
+        Array.from({ length: 20 }, (_, i) => upload(gw.url, content, `lost-${i}.txt`)),
+      );
+      const outcome = await Promise.race([
+        answers,
+        new Promise<'blocked'>((resolve) => setTimeout(() => resolve('blocked'), 5_000)),
+      ]);
+      expect(outcome).not.toBe('blocked');
+      const responses = await answers;
+      expect(responses.map((r) => r.status)).toEqual(Array(20).fill(200));
+      for (const r of responses)
+        expect(r.json()).toMatchObject({ status: 'completed', deduplication: true, results });
+    } finally {
+      release();
+      await holder;
+    }
+    const jobs = await gw.ctx.db
+      .selectFrom('jobs')
+      .select(['status', 'deduplicated'])
+      .where('original_filename', 'like', 'lost-%')
+      .execute();
+    expect(jobs).toHaveLength(20);
+    expect(jobs.every((j) => j.status === 'completed' && j.deduplicated)).toBe(true);
+    const cached = await gw.ctx.redis.get(gw.ctx.keys.fileResults(sha(content)));
+    expect(cached && JSON.parse(cached)).toEqual(results);
+  });
+
   it('uses the Redis results cache first', async () => {
     const content = 'cached results';
     await upload(gw.url, content);
