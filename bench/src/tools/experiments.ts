@@ -12,13 +12,17 @@
 //                                  settings for the workers' connections.
 //   statement                      Postgres CPU of the gateway's insert for new content: as sent
 //                                  now (unnamed), as a named prepared statement, and a plain INSERT.
+//   cache-away                     duplicates of one scanned 1 KiB content through the edge with
+//                                  the services' Redis unreachable, so every one misses the results
+//                                  cache and Postgres alone decides.
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { cleanUpNow, contextFromEnv, round, withTempDir } from '../harness.js';
-import { runLoad } from '../load/loadgen.js';
-import { uniqueUploads } from '../scenarios/upload-1kb.js';
+import { expectedCounts, newSalt } from '../load/content.js';
+import { describeFailures, type LoadSpec, runLoad } from '../load/loadgen.js';
+import { UPLOAD_BYTES, uniqueUploads } from '../scenarios/upload-1kb.js';
 import { postgresCpuSeconds, waitUntilNoneUnfinished } from '../system/checks.js';
 import { cpuPerRequest } from '../system/kit.js';
 import {
@@ -249,6 +253,63 @@ async function statement(): Promise<void> {
   });
 }
 
+async function cacheAway(): Promise<void> {
+  const count = Number(process.env.BENCH_UPLOADS ?? 3000);
+  await withTempDir(contextFromEnv(), async (dir) => {
+    const env = await BenchEnvironment.create(dir);
+    const salt = newSalt();
+    const duplicates = (url: string, n: number, warmup: number): LoadSpec => ({
+      ...uniqueUploads(url, 'content'),
+      count: n,
+      warmup,
+      maxMs: 30_000,
+      content: { bytes: UPLOAD_BYTES, salt, mode: 'same', body: 'memory' },
+      expect:
+        n === 1
+          ? { status: [202], sha256: 'content' }
+          : {
+              status: [200],
+              sha256: 'content',
+              deduplication: true,
+              results: expectedCounts(UPLOAD_BYTES),
+            },
+    });
+    try {
+      // The content is uploaded and scanned with Redis up, then the services restart without it.
+      let stack = await Stack.start(env, {});
+      try {
+        await runLoad(duplicates(`${stack.url}/api/v1/files`, 1, 0));
+        await stack.setWorkers(1);
+        await waitUntilNoneUnfinished(env, 60_000);
+      } finally {
+        await stack.stop();
+      }
+      stack = await Stack.start(env, { REDIS_URL: 'redis://127.0.0.1:1' });
+      try {
+        for (let run = 0; run < runs; run++) {
+          const machine0 = machineCpuSeconds();
+          const report = await runLoad(duplicates(`${stack.url}/api/v1/files`, count, 64));
+          print('cache-away', {
+            run,
+            uploads_per_s: round(report.perSecond, 1),
+            p50_ms: round(report.p50Ms, 1),
+            cpu_ms_per_upload_machine: round(
+              ((machineCpuSeconds() - machine0) * 1000) / Math.max(1, report.requests),
+              3,
+            ),
+            failed: report.failed,
+            ...(report.failed > 0 ? { errors: describeFailures(report) } : {}),
+          });
+        }
+      } finally {
+        await stack.stop();
+      }
+    } finally {
+      await env.destroy();
+    }
+  });
+}
+
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.once(signal, () => void cleanUpNow().finally(() => process.exit(130)));
 
@@ -258,8 +319,11 @@ if (experiment === 'gateway') await gateway(variants);
 else if (experiment === 'worker') await worker(variants);
 else if (experiment === 'steady') await steady(variants);
 else if (experiment === 'statement') await statement();
+else if (experiment === 'cache-away') await cacheAway();
 else {
-  console.error('usage: experiments.js gateway|worker|steady <variants-json> | statement');
+  console.error(
+    'usage: experiments.js gateway|worker|steady <variants-json> | statement | cache-away',
+  );
   process.exitCode = 2;
 }
 await cleanUpNow();
