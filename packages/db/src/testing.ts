@@ -2,10 +2,12 @@
 // after the migration list, and each test file gets its own copy (CREATE DATABASE … TEMPLATE is a
 // file copy, far faster than migrating again). Nothing here is used in production.
 import { createHash, randomBytes } from 'node:crypto';
+import type { Transaction } from 'kysely';
 import pg from 'pg';
 import { createDb, type Db } from './db.js';
 import { migrateToLatest } from './migrate.js';
 import { migrationNames } from './migrations/index.js';
+import type { Database } from './schema.js';
 
 const ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 
@@ -78,6 +80,41 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       dropped = true;
       await db.destroy().catch(() => {});
       await withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    },
+  };
+}
+
+/**
+ * Locks a content row in a transaction of its own, as an upload in progress does, until
+ * `release()`; `beforeCommit` then runs in that transaction (an upload adding its job, say).
+ * `no key update` is the lock that blocks FOR UPDATE but not an insert referencing the row.
+ */
+export async function holdRowLock(
+  db: Db,
+  sha256: string,
+  beforeCommit: (trx: Transaction<Database>) => Promise<void> = async () => {},
+  strength: 'update' | 'no key update' = 'update',
+): Promise<{ release(): Promise<void> }> {
+  let release!: () => void;
+  const released = new Promise<void>((r) => {
+    release = r;
+  });
+  let locked!: () => void;
+  const isLocked = new Promise<void>((r) => {
+    locked = r;
+  });
+  const holder = db.transaction().execute(async (trx) => {
+    const row = trx.selectFrom('files').select('sha256').where('sha256', '=', sha256);
+    await (strength === 'update' ? row.forUpdate() : row.forNoKeyUpdate()).execute();
+    locked();
+    await released;
+    await beforeCommit(trx);
+  });
+  await isLocked;
+  return {
+    async release() {
+      release();
+      await holder;
     },
   };
 }

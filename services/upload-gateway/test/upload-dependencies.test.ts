@@ -14,6 +14,25 @@ import { BOUNDARY, multipart, post, upload } from './http-client.js';
 
 const sha = (b: string) => createHash('sha256').update(b).digest('hex');
 
+/** New content accepted while Redis could not take its scan: stored, pending, left to the republisher. */
+async function expectLeftForRepublisher(gw: GatewayUnderTest, content: string, jobId: string) {
+  const file = await gw.ctx.db
+    .selectFrom('files')
+    .selectAll()
+    .where('sha256', '=', sha(content))
+    .executeTakeFirstOrThrow();
+  expect(file).toMatchObject({ scan_status: 'pending', published_at: null });
+  const job = await gw.ctx.db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('job_id', '=', jobId)
+    .executeTakeFirstOrThrow();
+  expect(job.status).toBe('pending');
+  expect((await stat(contentPath(gw.ctx.storageRoot, sha(content)))).size).toBe(
+    Buffer.byteLength(content),
+  );
+}
+
 describe('Postgres unreachable', () => {
   it('answers 503 with Retry-After, records nothing and removes the temp file', async () => {
     const deadDb = createDb({
@@ -52,20 +71,7 @@ describe('Redis unreachable', () => {
       const res = await upload(gw.url, 'redis is down', 'r.txt');
       expect(res.status).toBe(202);
       expect(res.json()).toMatchObject({ status: 'pending', deduplication: false });
-      const file = await gw.ctx.db
-        .selectFrom('files')
-        .selectAll()
-        .where('sha256', '=', sha('redis is down'))
-        .executeTakeFirstOrThrow();
-      expect(file.scan_status).toBe('pending');
-      expect(file.published_at).toBeNull();
-      const job = await gw.ctx.db
-        .selectFrom('jobs')
-        .selectAll()
-        .where('job_id', '=', res.json().job_id as string)
-        .executeTakeFirstOrThrow();
-      expect(job.status).toBe('pending');
-      expect((await stat(contentPath(gw.ctx.storageRoot, sha('redis is down')))).size).toBe(13);
+      await expectLeftForRepublisher(gw, 'redis is down', res.json().job_id as string);
     } finally {
       await closeRedis(deadRedis);
       await gw.close();
@@ -104,6 +110,15 @@ describe('Redis connected but not answering', () => {
     return Number(text.match(line)?.[1] ?? 0);
   };
 
+  /** One upload while stalled, and how long its answer took; the client still counts as connected. */
+  async function timedUpload(content: string, filename: string) {
+    const started = performance.now();
+    const res = await upload(gw.url, content, filename);
+    const tookMs = performance.now() - started;
+    expect(redis.isReady).toBe(true);
+    return { res, tookMs };
+  }
+
   /** Content scanned before the stall, with its results in Postgres and in the results cache. */
   async function scannedAndCached(content: string) {
     expect((await upload(gw.url, content, 'first.txt')).status).toBe(202);
@@ -124,10 +139,7 @@ describe('Redis connected but not answering', () => {
     const fromPostgres = await dedupHits('postgres');
     proxy.stall();
     try {
-      const started = performance.now();
-      const res = await upload(gw.url, content, 'stalled.txt');
-      const tookMs = performance.now() - started;
-      expect(redis.isReady).toBe(true);
+      const { res, tookMs } = await timedUpload(content, 'stalled.txt');
       expect(res.status).toBe(200);
       expect(res.json()).toMatchObject({
         status: 'completed',
@@ -185,28 +197,11 @@ describe('Redis connected but not answering', () => {
     const content = 'new content while redis stalls';
     proxy.stall();
     try {
-      const started = performance.now();
-      const res = await upload(gw.url, content, 'new.txt');
-      const tookMs = performance.now() - started;
-      expect(redis.isReady).toBe(true);
+      const { res, tookMs } = await timedUpload(content, 'new.txt');
       expect(res.status).toBe(202);
       expect(res.json()).toMatchObject({ status: 'pending', deduplication: false });
       expect(tookMs).toBeLessThan(5_000);
-      const file = await gw.ctx.db
-        .selectFrom('files')
-        .selectAll()
-        .where('sha256', '=', sha(content))
-        .executeTakeFirstOrThrow();
-      expect(file).toMatchObject({ scan_status: 'pending', published_at: null });
-      const job = await gw.ctx.db
-        .selectFrom('jobs')
-        .selectAll()
-        .where('job_id', '=', res.json().job_id as string)
-        .executeTakeFirstOrThrow();
-      expect(job.status).toBe('pending');
-      expect((await stat(contentPath(gw.ctx.storageRoot, sha(content)))).size).toBe(
-        Buffer.byteLength(content),
-      );
+      await expectLeftForRepublisher(gw, content, res.json().job_id as string);
       const metrics = await (await fetch(`${gw.url}/metrics`)).text();
       expect(metrics).toMatch(/scanner_queue_publish_failures_total(\{[^}]*\})? 1\n/);
     } finally {

@@ -3,6 +3,7 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { contentPath, countLetters, tempDir } from '@scanner/core';
 import { finishScan } from '@scanner/db';
+import { holdRowLock } from '@scanner/db/testing';
 import { cacheResults } from '@scanner/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countRows, type GatewayUnderTest, startGateway, tempFiles } from './gateway-context.js';
@@ -128,25 +129,7 @@ describe('POST /api/v1/files', () => {
     // upload) has to wait for, and an insert of a job referencing the row (its foreign key check
     // takes KEY SHARE) does not: duplicates answered by the batched insert of completed jobs, which
     // locks nothing for content uploaded within the last minute, are not held back by it.
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let locked!: () => void;
-    const isLocked = new Promise<void>((resolve) => {
-      locked = resolve;
-    });
-    const holder = gw.ctx.db.transaction().execute(async (trx) => {
-      await trx
-        .selectFrom('files')
-        .select('sha256')
-        .where('sha256', '=', sha(content))
-        .forNoKeyUpdate()
-        .execute();
-      locked();
-      await released;
-    });
-    await isLocked;
+    const lock = await holdRowLock(gw.ctx.db, sha(content), undefined, 'no key update');
     try {
       const answers = Promise.all(
         Array.from({ length: 20 }, (_, i) => upload(gw.url, content, `lost-${i}.txt`)),
@@ -161,8 +144,7 @@ describe('POST /api/v1/files', () => {
       for (const r of responses)
         expect(r.json()).toMatchObject({ status: 'completed', deduplication: true, results });
     } finally {
-      release();
-      await holder;
+      await lock.release();
     }
     const jobs = await gw.ctx.db
       .selectFrom('jobs')
