@@ -105,7 +105,11 @@ async function withStack(
   });
 }
 
-/** `count` scanner-workers with `workerEnv`, and their CPU seconds so far. */
+/**
+ * `count` scanner-workers with `workerEnv`. `meter()` starts counting; the function it returns
+ * gives, for `items` handled since, items per second and CPU ms per item of the workers, Postgres
+ * and the whole machine.
+ */
 async function startWorkers(
   env: BenchEnvironment,
   count: string,
@@ -114,8 +118,27 @@ async function startWorkers(
   const workers: ServiceProcess[] = await Promise.all(
     Array.from({ length: Number(count) }, () => startService(env, 'scanner-worker', workerEnv)),
   );
-  const cpu = () => workers.reduce((sum, w) => sum + processCpuSeconds(w.pid), 0);
-  return { cpu, stop: () => Promise.all(workers.map((w) => w.stop())) };
+  const read = () => ({
+    workers: workers.reduce((sum, w) => sum + processCpuSeconds(w.pid), 0),
+    postgres: postgresCpuSeconds(env.databaseName),
+    machine: machineCpuSeconds(),
+    seconds: performance.now() / 1000,
+  });
+  const meter = () => {
+    const start = read();
+    return (items: number) => {
+      const end = read();
+      const msPerItem = (key: 'workers' | 'postgres' | 'machine') =>
+        round(((end[key] - start[key]) * 1000) / items, 3);
+      return {
+        perSecond: round(items / (end.seconds - start.seconds), 1),
+        workers: msPerItem('workers'),
+        postgres: msPerItem('postgres'),
+        machine: msPerItem('machine'),
+      };
+    };
+  };
+  return { meter, stop: () => Promise.all(workers.map((w) => w.stop())) };
 }
 
 async function worker(variants: Variants): Promise<void> {
@@ -125,26 +148,18 @@ async function worker(variants: Variants): Promise<void> {
       for (const [name, { WORKERS = '1', ...workerEnv }] of Object.entries(variants)) {
         const url = `${stack.gateway.url}/api/v1/files`;
         const up = await runLoad({ ...uniqueUploads(url, 'content'), count: backlog, warmup: 0 });
-        const { cpu, stop } = await startWorkers(env, WORKERS, workerEnv);
-        const [cpu0, pg0, machine0, t0] = [
-          cpu(),
-          postgresCpuSeconds(env.databaseName),
-          machineCpuSeconds(),
-          performance.now(),
-        ];
+        const { meter, stop } = await startWorkers(env, WORKERS, workerEnv);
+        const used = meter();
         const drained = await waitUntilNoneUnfinished(env, 180_000, 20);
-        const seconds = (performance.now() - t0) / 1000;
+        const per = used(up.ok);
         print(name, {
           run,
           uploads: up.ok,
           drained,
-          scans_per_s: round(up.ok / seconds, 1),
-          cpu_ms_per_scan_workers: round(((cpu() - cpu0) * 1000) / up.ok, 3),
-          cpu_ms_per_scan_postgres: round(
-            ((postgresCpuSeconds(env.databaseName) - pg0) * 1000) / up.ok,
-            3,
-          ),
-          cpu_ms_per_scan_machine: round(((machineCpuSeconds() - machine0) * 1000) / up.ok, 3),
+          scans_per_s: per.perSecond,
+          cpu_ms_per_scan_workers: per.workers,
+          cpu_ms_per_scan_postgres: per.postgres,
+          cpu_ms_per_scan_machine: per.machine,
         });
         await stop();
       }
@@ -163,26 +178,20 @@ async function steady(variants: Variants): Promise<void> {
           url.searchParams.set('options', PG_OPTIONS);
           workerEnv.DATABASE_URL = url.toString();
         }
-        const { cpu, stop } = await startWorkers(env, WORKERS, workerEnv);
-        const [cpu0, pg0, machine0, t0] = [
-          cpu(),
-          postgresCpuSeconds(env.databaseName),
-          machineCpuSeconds(),
-          performance.now(),
-        ];
+        const { meter, stop } = await startWorkers(env, WORKERS, workerEnv);
+        const used = meter();
         const url = `${stack.gateway.url}/api/v1/files`;
         const up = await runLoad({ ...uniqueUploads(url, 'content'), count, warmup: 0 });
         const drained = await waitUntilNoneUnfinished(env, 180_000, 20);
-        const seconds = (performance.now() - t0) / 1000;
-        const per = (s: number) => round((s * 1000) / up.ok, 3);
+        const per = used(up.ok);
         print(name, {
           run,
           uploads: up.ok,
           drained,
-          jobs_per_s: round(up.ok / seconds, 1),
-          cpu_ms_per_job_workers: per(cpu() - cpu0),
-          cpu_ms_per_job_postgres: per(postgresCpuSeconds(env.databaseName) - pg0),
-          cpu_ms_per_job_machine: per(machineCpuSeconds() - machine0),
+          jobs_per_s: per.perSecond,
+          cpu_ms_per_job_workers: per.workers,
+          cpu_ms_per_job_postgres: per.postgres,
+          cpu_ms_per_job_machine: per.machine,
         });
         await stop();
       }
