@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { type FileScan, LetterCounter, type ScanOptions, scanFile } from '@scanner/core';
 
 /**
- * Stored files up to this size are read synchronously: open, fstat, read, close straight from the
+ * Stored files up to this size are read synchronously: stat, open, read, close straight from the
  * event loop, a few microseconds for a file in the page cache. Through libuv's thread pool the same
  * file costs four hand-offs to a pool thread and back, which for 1 KiB files was the largest single
  * cost of a scan (a third of the worker's main thread, on a busy 2-core machine mostly the context
@@ -28,7 +28,11 @@ export async function scanStoredFile(
 }
 
 function scanSmallFileSync(path: string, sizeHint: number, verify: boolean): FileScan | null {
-  const bytes = readSmallFileSync(path, (size) => size === sizeHint);
+  // stat, not open: opening a FIFO (or a device) could block the event loop, stat never does; and
+  // even a non-blocking open is a side effect (a FIFO's writer sees a reader come and go: EPIPE).
+  const stats = statSync(path);
+  if (!stats.isFile() || stats.size !== sizeHint) return null;
+  const bytes = readWholeSync(path, sizeHint);
   return bytes && countSync(bytes, verify);
 }
 
@@ -40,7 +44,9 @@ function scanSmallFileSync(path: string, sizeHint: number, verify: boolean): Fil
  */
 export function scanVerifiedSmallFileSync(path: string, sha256: string): FileScan | null {
   try {
-    const bytes = readSmallFileSync(path, (size) => size <= SYNC_READ_MAX_BYTES);
+    const stats = statSync(path);
+    if (!stats.isFile() || stats.size > SYNC_READ_MAX_BYTES) return null;
+    const bytes = readWholeSync(path, stats.size);
     const scan = bytes && countSync(bytes, true);
     return scan?.sha256 === sha256 ? scan : null;
   } catch {
@@ -48,22 +54,13 @@ export function scanVerifiedSmallFileSync(path: string, sha256: string): FileSca
   }
 }
 
-// Non-blocking, so that opening a FIFO (or a device) cannot hold the event loop; fstat then tells
-// what was opened. One path lookup instead of a stat and an open each resolving the path.
-const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
-
-/**
- * The bytes of a regular file whose size `wanted` accepts, or null: not a regular file, a size
- * not wanted, or a file that changed size while being read (left to the streaming path).
- */
-function readSmallFileSync(path: string, wanted: (size: number) => boolean): Buffer | null {
-  const fd = openSync(path, OPEN_FLAGS);
+/** The file's bytes if it holds exactly `size` of them, else null. */
+function readWholeSync(path: string, size: number): Buffer | null {
+  const fd = openSync(path, 'r');
   try {
-    const stats = fstatSync(fd);
-    if (!stats.isFile() || !wanted(stats.size)) return null;
     // One byte more than expected, so that reading to the end takes one read and a file that has
-    // grown since the fstat is noticed.
-    const buffer = Buffer.allocUnsafe(stats.size + 1);
+    // grown since the stat is noticed (and left to the streaming path).
+    const buffer = Buffer.allocUnsafe(size + 1);
     let filled = 0;
     for (;;) {
       const n = readSync(fd, buffer, filled, buffer.length - filled, null);
@@ -71,7 +68,7 @@ function readSmallFileSync(path: string, wanted: (size: number) => boolean): Buf
       filled += n;
       if (filled === buffer.length) return null;
     }
-    return filled === stats.size ? buffer.subarray(0, filled) : null;
+    return filled === size ? buffer.subarray(0, filled) : null;
   } finally {
     closeSync(fd);
   }
