@@ -107,8 +107,8 @@ async function withStack(
 
 /**
  * `count` scanner-workers with `workerEnv`. `meter()` starts counting; the function it returns
- * gives, for `items` handled since, items per second and CPU ms per item of the workers, Postgres
- * and the whole machine.
+ * gives, for `items` handled since, the figures per second and the CPU ms per item of the
+ * workers, Postgres and the whole machine, named after the item (`scans_per_s`, …).
  */
 async function startWorkers(
   env: BenchEnvironment,
@@ -126,15 +126,15 @@ async function startWorkers(
   });
   const meter = () => {
     const start = read();
-    return (items: number) => {
+    return (items: number, item: 'scan' | 'job') => {
       const end = read();
       const msPerItem = (key: 'workers' | 'postgres' | 'machine') =>
         round(((end[key] - start[key]) * 1000) / items, 3);
       return {
-        perSecond: round(items / (end.seconds - start.seconds), 1),
-        workers: msPerItem('workers'),
-        postgres: msPerItem('postgres'),
-        machine: msPerItem('machine'),
+        [`${item}s_per_s`]: round(items / (end.seconds - start.seconds), 1),
+        [`cpu_ms_per_${item}_workers`]: msPerItem('workers'),
+        [`cpu_ms_per_${item}_postgres`]: msPerItem('postgres'),
+        [`cpu_ms_per_${item}_machine`]: msPerItem('machine'),
       };
     };
   };
@@ -151,16 +151,7 @@ async function worker(variants: Variants): Promise<void> {
         const { meter, stop } = await startWorkers(env, WORKERS, workerEnv);
         const used = meter();
         const drained = await waitUntilNoneUnfinished(env, 180_000, 20);
-        const per = used(up.ok);
-        print(name, {
-          run,
-          uploads: up.ok,
-          drained,
-          scans_per_s: per.perSecond,
-          cpu_ms_per_scan_workers: per.workers,
-          cpu_ms_per_scan_postgres: per.postgres,
-          cpu_ms_per_scan_machine: per.machine,
-        });
+        print(name, { run, uploads: up.ok, drained, ...used(up.ok, 'scan') });
         await stop();
       }
     }
@@ -183,16 +174,7 @@ async function steady(variants: Variants): Promise<void> {
         const url = `${stack.gateway.url}/api/v1/files`;
         const up = await runLoad({ ...uniqueUploads(url, 'content'), count, warmup: 0 });
         const drained = await waitUntilNoneUnfinished(env, 180_000, 20);
-        const per = used(up.ok);
-        print(name, {
-          run,
-          uploads: up.ok,
-          drained,
-          jobs_per_s: per.perSecond,
-          cpu_ms_per_job_workers: per.workers,
-          cpu_ms_per_job_postgres: per.postgres,
-          cpu_ms_per_job_machine: per.machine,
-        });
+        print(name, { run, uploads: up.ok, drained, ...used(up.ok, 'job') });
         await stop();
       }
     }
