@@ -44,13 +44,20 @@ describe('createDb preferIndexes', () => {
   it('sets enable_seqscan off on every connection of the pool, and only there', async () => {
     const preferring = createDb({ url: t.url, poolMax: 2, preferIndexes: true });
     opened.push(preferring);
-    const settings = await Promise.all(
-      [preferring, preferring, t.db].map(async (db) => {
-        const { rows } = await sql<{ enable_seqscan: string }>`SHOW enable_seqscan`.execute(db);
-        return rows[0]?.enable_seqscan;
-      }),
-    );
-    expect(settings).toEqual(['off', 'off', 'on']);
+    const session = async (db: Db) => {
+      const { rows } = await sql<{ pid: number; enable_seqscan: string }>`
+        SELECT pg_backend_pid() AS pid, current_setting('enable_seqscan') AS enable_seqscan`.execute(
+        db,
+      );
+      return rows[0] as { pid: number; enable_seqscan: string };
+    };
+    // One connection held while the pool answers on its other one.
+    const [held, other] = await preferring
+      .connection()
+      .execute(async (conn) => [await session(conn), await session(preferring)]);
+    expect(held?.pid).not.toBe(other?.pid);
+    expect([held?.enable_seqscan, other?.enable_seqscan]).toEqual(['off', 'off']);
+    expect((await session(t.db)).enable_seqscan).toBe('on');
   });
 
   it('keeps the server options of the connection URL', async () => {
