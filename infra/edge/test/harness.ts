@@ -9,6 +9,7 @@ import {
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { freePort, type ServiceProcess, startProcess, waitForHttp } from '@scanner/testing';
+import { findNginx, localNginxConf, type RunningNginx, startNginx } from '../src/nginx.js';
 
 export const MiB = 1024 * 1024;
 
@@ -35,7 +36,8 @@ export interface StubUpstream {
  * the edge cares:
  * - `POST` with `Content-Length` over `limit`: 413 at once, before reading the body (the rest is
  *   drained, as the gateway does); with `Repr-Digest`: 200 at once (a digest hit);
- * - `POST …/stream-limit`: reads up to `limit` bytes, then answers 413 mid-body;
+ * - `POST …?stream-limit`: reads up to `limit` bytes, then answers 413 mid-body (a query, so the
+ *   upload route of either edge takes it);
  * - `POST` otherwise: reads the whole body, answers its size and SHA-256;
  * - `GET …/big?mib=N`: streams N MiB back;
  * - `GET …/slow`: answers after 700 ms;
@@ -74,7 +76,7 @@ export async function stubUpstream(name: string, limit = 16 * MiB): Promise<Stub
       req.resume();
       return json(res, 413, { upstream: name, title: 'Payload Too Large' });
     }
-    if (req.method === 'POST' && path?.endsWith('/stream-limit')) {
+    if (req.method === 'POST' && (req.url ?? '').endsWith('?stream-limit')) {
       let got = 0;
       const onData = (c: Buffer) => {
         got += c.length;
@@ -155,6 +157,42 @@ export interface RunningEdge {
   url: string;
   port: number;
   proc: ServiceProcess;
+}
+
+export interface RunningNginxEdge {
+  url: string;
+  nginx: RunningNginx;
+  stop(): Promise<void>;
+}
+
+/**
+ * The compose stack's nginx.conf run locally (`src/nginx.ts`), every upstream at `upstream`. nginx
+ * missing fails the test with what to install: these checks never pass by being skipped.
+ */
+export async function startNginxEdge(upstream: string): Promise<RunningNginxEdge> {
+  const binary = findNginx();
+  if (!binary) throw new Error('nginx is not installed: apt-get install -y nginx');
+  const port = await freePort();
+  const address = new URL(upstream).host;
+  const conf = localNginxConf({
+    upstreams: { upload_gateway: address, status_query: address, janitor: address },
+    host: '127.0.0.1',
+    port,
+  });
+  const nginx = startNginx(binary, conf);
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    await nginx.stop();
+    conf.cleanup();
+  };
+  try {
+    await waitForHttp(`${url}/edge/healthz`, 10_000);
+  } catch (err) {
+    const output = nginx.output();
+    await stop();
+    throw new Error(`${(err as Error).message}\nnginx output:\n${output}`);
+  }
+  return { url, nginx, stop };
 }
 
 /** The edge as its own process, from its TypeScript sources, configured by environment only. */

@@ -1,5 +1,5 @@
 import { openApiDocument } from '@scanner/api-contract';
-import { EDGE_ROUTES } from '@scanner/edge/dist/routes.js';
+import { EDGE_ROUTES } from '@scanner/edge/routes';
 import { describe, expect, it } from 'vitest';
 
 // A documented path with its parameters filled in, as a client would send it.

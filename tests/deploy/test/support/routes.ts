@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { repoPath } from './tools.js';
+import { NGINX_CONF, nginxUpstreams as parseUpstreams } from '@scanner/edge/nginx';
 
 export type Backend = 'upload-gateway' | 'status-query' | 'janitor';
 
@@ -39,7 +39,7 @@ export const ROUTE_CASES: RouteCase[] = [
   { method: 'GET', path: '/documentation', backend: null },
 ];
 
-export const NGINX_CONF = repoPath('infra', 'nginx', 'nginx.conf');
+export { NGINX_CONF };
 
 export interface NginxLocation {
   modifier: '=' | '' | '^~';
@@ -64,14 +64,7 @@ export function nginxLocations(conf = readFileSync(NGINX_CONF, 'utf8')): NginxLo
 }
 
 /** `upstream name { server host:port; … }` blocks. */
-export function nginxUpstreams(conf = readFileSync(NGINX_CONF, 'utf8')): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const m of conf.matchAll(/upstream\s+([A-Za-z0-9_]+)\s*\{([^}]*)\}/g)) {
-    const servers = [...(m[2] ?? '').matchAll(/^\s*server\s+([^\s;]+)/gm)].map((s) => s[1] ?? '');
-    out.set(m[1] ?? '', servers);
-  }
-  return out;
-}
+export const nginxUpstreams = (conf = readFileSync(NGINX_CONF, 'utf8')) => parseUpstreams(conf);
 
 export interface IngressPath {
   path: string;
