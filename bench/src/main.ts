@@ -4,6 +4,7 @@
 import { availableParallelism, cpus } from 'node:os';
 import { cleanUpNow, contextFromEnv, printResult } from './harness.js';
 import { scenarios } from './scenarios/index.js';
+import { benchEdgeKind } from './system/stack.js';
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((name) => !scenarios.some((s) => s.name === name));
@@ -25,6 +26,8 @@ const context = contextFromEnv();
 console.error(
   `# node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x${availableParallelism()}, best of ${context.runs} runs`,
 );
+if (wanted.length === 0 || wanted.some((name) => name.startsWith('upload-')))
+  console.error(`# edge: ${benchEdgeKind()} (BENCH_EDGE=nginx|node|auto)`);
 
 let ok = true;
 for (const scenario of scenarios.filter((s) => wanted.length === 0 || wanted.includes(s.name))) {

@@ -67,7 +67,7 @@ export const upload1kb: Scenario = {
             measured(
               'system',
               {
-                edge: stack.edge.pid,
+                edge: stack.edge.cpuSeconds,
                 gateway: stack.gateway.pid,
                 postgres,
                 machine: machineCpuSeconds,

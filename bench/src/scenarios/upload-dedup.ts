@@ -66,7 +66,11 @@ function dedupScenario(kind: 'duplicate' | 'hash-first', target: number): Scenar
           },
           [kind]: async () => {
             const { report, cpuMs } = await cpuPerRequest(
-              { edge: stack.edge.pid, gateway: stack.gateway.pid, machine: machineCpuSeconds },
+              {
+                edge: stack.edge.cpuSeconds,
+                gateway: stack.gateway.pid,
+                machine: machineCpuSeconds,
+              },
               () => runLoad(repeat),
             );
             sent += report.sent;

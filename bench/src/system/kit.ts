@@ -68,7 +68,7 @@ export async function withSystem<T>(
         deferUntilExit(() => env.destroy());
       }
     },
-    { keepUntilExit: true },
+    { keepUntilExit: options.keepVolumeUntilExit ?? true },
   );
 }
 

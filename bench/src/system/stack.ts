@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { findNginx, localNginxConf, startNginx } from '@scanner/edge/nginx';
 import pg from 'pg';
 import { createClient } from 'redis';
 import { onInterrupt } from '../harness.js';
@@ -270,6 +271,92 @@ export async function startService(
   }
 }
 
+/** The one base URL in front of the services, whichever implementation runs it. */
+export interface Edge {
+  kind: 'nginx' | 'node';
+  url: string;
+  /** CPU seconds used so far by every process of the edge (nginx: master and workers). */
+  cpuSeconds(): number;
+  stop(): Promise<void>;
+  logTail(lines?: number): Promise<string>;
+}
+
+/**
+ * BENCH_EDGE: `nginx` (infra/nginx/nginx.conf, the compose edge, as `npm start` runs it when nginx
+ * is installed), `node` (infra/edge), or `auto` (default): nginx when installed. What `npm start`
+ * would run is what is measured.
+ */
+export function benchEdgeKind(): 'nginx' | 'node' {
+  const wanted = process.env.BENCH_EDGE ?? 'auto';
+  if (wanted === 'node') return 'node';
+  if (wanted === 'nginx' || wanted === 'auto') {
+    if (findNginx()) return 'nginx';
+    if (wanted === 'nginx') throw new Error('BENCH_EDGE=nginx but nginx is not installed');
+    return 'node';
+  }
+  throw new Error(`BENCH_EDGE must be nginx, node or auto, not "${wanted}"`);
+}
+
+async function startEdge(
+  env: BenchEnvironment,
+  upstreams: { gateway: string; status: string },
+  serviceEnv: Record<string, string>,
+): Promise<Edge> {
+  const janitor = `127.0.0.1:${await freePort()}`;
+  if (benchEdgeKind() === 'node') {
+    const node = await startService(env, 'edge', {
+      ...serviceEnv,
+      UPLOAD_GATEWAY_URL: `http://${upstreams.gateway}`,
+      STATUS_QUERY_URL: `http://${upstreams.status}`,
+      JANITOR_URL: `http://${janitor}`,
+    });
+    return {
+      kind: 'node',
+      url: node.url,
+      cpuSeconds: () => processCpuSeconds(node.pid),
+      stop: () => node.stop(),
+      logTail: node.logTail,
+    };
+  }
+  const port = await freePort();
+  const conf = localNginxConf({
+    upstreams: { upload_gateway: upstreams.gateway, status_query: upstreams.status, janitor },
+    host: '127.0.0.1',
+    port,
+  });
+  const nginx = startNginx(findNginx() as string, conf);
+  const unregister = onInterrupt(() => nginx.stop(1_000).then(conf.cleanup));
+  const stop = async () => {
+    await nginx.stop();
+    conf.cleanup();
+    unregister();
+  };
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      const res = await fetch(`${url}/edge/healthz`);
+      await res.arrayBuffer();
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline || nginx.child.exitCode !== null) {
+      const output = nginx.output();
+      await stop();
+      throw new Error(`nginx was not ready within 10 s:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return {
+    kind: 'nginx',
+    url,
+    cpuSeconds: () => nginx.processIds().reduce((sum, pid) => sum + processCpuSeconds(pid), 0),
+    stop,
+    logTail: async (lines = 30) => nginx.output().trimEnd().split('\n').slice(-lines).join('\n'),
+  };
+}
+
 /** The HTTP side of the system: edge → upload-gateway / status-query, plus N scanner-workers. */
 export class Stack {
   readonly workers: ServiceProcess[] = [];
@@ -278,7 +365,7 @@ export class Stack {
     readonly env: BenchEnvironment,
     readonly gateway: ServiceProcess,
     readonly status: ServiceProcess,
-    readonly edge: ServiceProcess,
+    readonly edge: Edge,
     readonly serviceEnv: Record<string, string>,
   ) {}
 
@@ -296,13 +383,11 @@ export class Stack {
     };
     try {
       const [gateway, status] = await Promise.all([track('upload-gateway'), track('status-query')]);
-      const edge = await startService(env, 'edge', {
-        ...serviceEnv,
-        UPLOAD_GATEWAY_URL: gateway.url,
-        STATUS_QUERY_URL: status.url,
-        JANITOR_URL: `http://127.0.0.1:${await freePort()}`,
-      });
-      started.push(edge);
+      const edge = await startEdge(
+        env,
+        { gateway: `127.0.0.1:${gateway.port}`, status: `127.0.0.1:${status.port}` },
+        serviceEnv,
+      );
       return new Stack(env, gateway, status, edge, serviceEnv);
     } catch (err) {
       await Promise.all(started.map((s) => s.stop(2_000)));
@@ -326,8 +411,8 @@ export class Stack {
 
   /** Log tails of every process, for a failure message. */
   async logs(): Promise<string> {
-    const all = [this.edge, this.gateway, this.status, ...this.workers];
+    const all = [this.gateway, this.status, ...this.workers];
     const tails = await Promise.all(all.map(async (s) => `--- ${s.name}\n${await s.logTail(15)}`));
-    return tails.join('\n');
+    return [`--- edge (${this.edge.kind})\n${await this.edge.logTail(15)}`, ...tails].join('\n');
   }
 }
