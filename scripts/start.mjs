@@ -1,6 +1,8 @@
 // `npm start`: the whole stack on one base URL, from a fresh checkout. Installs pnpm and the
 // dependencies when missing, builds, migrates (creating the database if needed), then runs the
-// four services and the edge as child processes until Ctrl-C / SIGTERM.
+// four services and the edge as child processes until Ctrl-C / SIGTERM. The edge is the compose
+// stack's nginx.conf when nginx is installed (EDGE=auto, the default), else the node edge;
+// EDGE=nginx or EDGE=node insists on one.
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -15,12 +17,23 @@ const env = envWithTools({
   ...process.env,
 });
 const edgePort = Number(env.EDGE_PORT ?? 8000);
-const ports = {
+const defaultPorts = {
   'upload-gateway': 8001,
   'status-query': 8002,
   'scanner-worker': 8003,
   janitor: 8004,
 };
+const ports = Object.fromEntries(
+  Object.entries(defaultPorts).map(([name, port]) => [
+    name,
+    Number(env[`${name.toUpperCase().replace('-', '_')}_PORT`] ?? port),
+  ]),
+);
+const edgeWanted = env.EDGE ?? 'auto';
+if (!['auto', 'nginx', 'node'].includes(edgeWanted)) {
+  console.error(`npm start: EDGE must be auto, nginx or node, not "${edgeWanted}"`);
+  process.exit(1);
+}
 
 function reachable(url, defaultPort) {
   const u = new URL(url);
@@ -74,8 +87,18 @@ pnpm(['--filter', '@scanner/db', 'exec', 'node', 'dist/migrate-cli.js', '--creat
 });
 mkdirSync(env.FILE_STORAGE_PATH, { recursive: true });
 
+// Each running child and how to stop it gracefully.
 const children = [];
 let stopping = false;
+
+function watch(name, child, stop) {
+  child.on('exit', (code, signal) => {
+    if (stopping) return;
+    console.error(`npm start: ${name} exited (${code ?? signal}); stopping the stack`);
+    void stopAll(1);
+  });
+  children.push(stop);
+}
 
 function run(name, cwd, extraEnv) {
   const child = spawn(process.execPath, ['dist/main.js'], {
@@ -83,43 +106,67 @@ function run(name, cwd, extraEnv) {
     env: { ...env, ...extraEnv },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  child.on('exit', (code, signal) => {
-    if (stopping) return;
-    console.error(`npm start: ${name} exited (${code ?? signal}); stopping the stack`);
-    void stopAll(1);
-  });
-  children.push(child);
+  watch(
+    name,
+    child,
+    () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', resolve);
+        child.kill('SIGTERM');
+      }),
+  );
 }
 
 async function stopAll(exitCode) {
   if (stopping) return;
   stopping = true;
-  await Promise.all(
-    children.map(
-      (c) =>
-        new Promise((resolve) => {
-          if (c.exitCode !== null || c.signalCode !== null) return resolve();
-          c.once('exit', resolve);
-          c.kill('SIGTERM');
-        }),
-    ),
-  );
+  await Promise.all(children.map((stop) => stop()));
   process.exit(exitCode);
 }
 
-for (const [name, port] of Object.entries(ports)) {
-  run(name, `services/${name}`, {
-    PORT: String(env[`${name.toUpperCase().replace('-', '_')}_PORT`] ?? port),
+async function startEdge() {
+  const nginxModule = await import('../infra/edge/dist/nginx.js');
+  const nginxBinary = edgeWanted === 'node' ? null : nginxModule.findNginx(env.PATH);
+  if (edgeWanted === 'nginx' && !nginxBinary) {
+    console.error('npm start: EDGE=nginx but nginx is not installed (apt-get install -y nginx)');
+    return stopAll(1);
+  }
+  if (!nginxBinary) {
+    run('edge', 'infra/edge', {
+      PORT: String(edgePort),
+      UPLOAD_GATEWAY_URL: `http://127.0.0.1:${ports['upload-gateway']}`,
+      STATUS_QUERY_URL: `http://127.0.0.1:${ports['status-query']}`,
+      JANITOR_URL: `http://127.0.0.1:${ports.janitor}`,
+    });
+    return 'node (infra/edge)';
+  }
+  // The compose edge with local addresses; its per-request JSON lines go to EDGE_ACCESS_LOG (a
+  // file) when set. Its errors share this terminal.
+  const conf = nginxModule.localNginxConf({
+    upstreams: {
+      upload_gateway: `127.0.0.1:${ports['upload-gateway']}`,
+      status_query: `127.0.0.1:${ports['status-query']}`,
+      janitor: `127.0.0.1:${ports.janitor}`,
+    },
+    host: env.HOST,
+    port: edgePort,
+    accessLog: env.EDGE_ACCESS_LOG || null,
   });
+  const nginx = nginxModule.startNginx(nginxBinary, conf, { output: 'inherit' });
+  watch('edge (nginx)', nginx.child, async () => {
+    await nginx.stop();
+    conf.cleanup();
+  });
+  return `nginx (${nginxBinary}, infra/nginx/nginx.conf)`;
 }
-run('edge', 'infra/edge', {
-  PORT: String(edgePort),
-  UPLOAD_GATEWAY_URL: `http://127.0.0.1:${ports['upload-gateway']}`,
-  STATUS_QUERY_URL: `http://127.0.0.1:${ports['status-query']}`,
-  JANITOR_URL: `http://127.0.0.1:${ports.janitor}`,
-});
 
 for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => void stopAll(0));
+
+for (const [name, port] of Object.entries(ports)) {
+  run(name, `services/${name}`, { PORT: String(port) });
+}
+const edgeKind = await startEdge();
 
 const base = `http://127.0.0.1:${edgePort}`;
 for (let i = 0; i < 200; i++) {
@@ -132,7 +179,7 @@ for (let i = 0; i < 200; i++) {
   await new Promise((r) => setTimeout(r, 100));
 }
 console.error(
-  `\nscanner is up on ${base}\n` +
+  `\nscanner is up on ${base} (edge: ${edgeKind})\n` +
     `  upload:  curl -F "file=@README.md" ${base}/api/v1/files\n` +
     `  status:  curl ${base}/api/v1/files/<job_id>\n` +
     `  health:  curl ${base}/health\n` +

@@ -1,6 +1,10 @@
 import { spawnSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { join } from 'node:path';
+import { createServiceTestContext } from '@scanner/runtime/testing';
+import { freePort, startProcess, waitFor, waitForHttp } from '@scanner/testing';
 import { describe, expect, it } from 'vitest';
+import { uploadFile } from './stack.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 
@@ -22,4 +26,67 @@ describe('npm start', () => {
     expect(res.stderr).toContain('Redis is not reachable at 127.0.0.1:2');
     expect(res.stderr).toContain('redis-server --daemonize yes');
   });
+});
+
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}
+
+// The whole stack as `npm start` runs it, on its own database, Redis prefix, volume and ports,
+// with each edge it can run: the compose nginx.conf (chosen by default when nginx is installed)
+// and the node edge.
+describe.each(['nginx', 'node'])('npm start with EDGE=%s', (edge) => {
+  it('serves the API on one base URL, scans an upload, and stops every process on SIGTERM', async () => {
+    const ctx = await createServiceTestContext('upload-gateway');
+    const ports = {
+      EDGE_PORT: await freePort(),
+      UPLOAD_GATEWAY_PORT: await freePort(),
+      STATUS_QUERY_PORT: await freePort(),
+      SCANNER_WORKER_PORT: await freePort(),
+      JANITOR_PORT: await freePort(),
+    };
+    const start = startProcess(
+      'npm start',
+      process.execPath,
+      [join(ROOT, 'scripts', 'start.mjs')],
+      ctx.env({
+        EDGE: edge,
+        LOG_LEVEL: 'warn',
+        ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+      }),
+    );
+    const base = `http://127.0.0.1:${ports.EDGE_PORT}`;
+    try {
+      await waitForHttp(`${base}/health`, 120_000, start);
+      await waitFor(() => start.output().includes(`scanner is up on ${base} (edge: ${edge}`), {
+        timeoutMs: 10_000,
+      });
+
+      const { res, body } = await uploadFile(base, 'Hello, World!', 'hello.txt');
+      expect(res.status).toBe(202);
+      const jobUrl = `${base}${res.headers.get('location')}`;
+      const done = await waitFor(
+        async () => {
+          const job = (await (await fetch(jobUrl)).json()) as Record<string, unknown>;
+          return job.status === 'completed' ? job : undefined;
+        },
+        { timeoutMs: 30_000 },
+      );
+      expect(done).toMatchObject({ job_id: body.job_id, original_filename: 'hello.txt' });
+      expect(done.results).toMatchObject({ H: 1, E: 1, L: 3, O: 2, W: 1, R: 1, D: 1, A: 0 });
+
+      expect(await start.stop(30_000)).toBe(0);
+      for (const port of Object.values(ports)) expect(await refused(port)).toBe(true);
+    } finally {
+      await start.kill();
+      await ctx.cleanup();
+    }
+  }, 180_000);
 });
