@@ -169,19 +169,45 @@ for (const [name, port] of Object.entries(ports)) {
 const edgeKind = await startEdge();
 
 const base = `http://127.0.0.1:${edgePort}`;
-for (let i = 0; i < 200; i++) {
-  try {
-    const res = await fetch(`${base}/health`);
-    if (res.status === 200) break;
-  } catch {
-    // not up yet
+
+async function answers200(url, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (!stopping && Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      if (res.status === 200) return true;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
   }
-  await new Promise((r) => setTimeout(r, 100));
+  return false;
 }
-console.error(
-  `\nscanner is up on ${base} (edge: ${edgeKind})\n` +
-    `  upload:  curl -F "file=@README.md" ${base}/api/v1/files\n` +
-    `  status:  curl ${base}/api/v1/files/<job_id>\n` +
-    `  health:  curl ${base}/health\n` +
-    (env.ADMIN_TOKEN ? '' : '  (POST /admin/cleanup is off: set ADMIN_TOKEN to enable it)\n'),
+
+// "Up" means every service says it is ready (its dependencies reachable) and the edge answers:
+// the edge's /health alone is status-query's, and the gateway may still be starting.
+const probes = [
+  ...Object.entries(ports).map(([name, port]) => [name, `http://127.0.0.1:${port}/readyz`]),
+  ['edge', `${base}/edge/healthz`],
+];
+const ready = await Promise.all(
+  probes.map(async ([name, url]) => [name, await answers200(url, 60_000)]),
 );
+const notReady = ready.filter(([, ok]) => !ok).map(([name]) => name);
+if (stopping) {
+  // a child exited during start-up; stopAll reports it
+} else if (notReady.length > 0) {
+  console.error(
+    `\nnpm start: not ready after 60 s: ${notReady.join(', ')} (their logs above say why); ` +
+      `still running, see ${base}/health`,
+  );
+} else {
+  console.error(
+    `\nscanner is up on ${base} (edge: ${edgeKind})\n` +
+      `  upload:  curl -F "file=@README.md" ${base}/api/v1/files\n` +
+      `  status:  curl ${base}/api/v1/files/<job_id>\n` +
+      `  health:  curl ${base}/health\n` +
+      (env.ADMIN_TOKEN ? '' : '  (POST /admin/cleanup is off: set ADMIN_TOKEN to enable it)\n'),
+  );
+}
