@@ -1,10 +1,13 @@
 // The load generator, in its own process so its CPU is never counted in a server's: reads a
 // LoadSpec (JSON) on stdin, sends the uploads with undici (one keep-alive connection per lane,
 // multipart bodies built before the clock starts), checks every answer, and prints a LoadReport.
+// It shares the machine with what it measures, so it is kept lean: undici's dispatch() with a
+// handler collecting the answer's bytes, not request() with a body stream per answer (0.036
+// against 0.052 ms of generator CPU per request against a bare server, 20,000 requests, 2 turns).
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { isDeepStrictEqual } from 'node:util';
-import { Agent, request } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { percentile } from '../harness.js';
 import {
   contentBuffer,
@@ -104,6 +107,45 @@ function check(upload: Upload, status: number, answer: string, json: Answer | nu
   return null;
 }
 
+const target = new URL(spec.url);
+const origin = target.origin;
+const path = `${target.pathname}${target.search}`;
+
+/** One POST; its status and its answer as text. */
+function post(upload: Upload): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let status = 0;
+    const handler: Dispatcher.DispatchHandler = {
+      // Its presence is how undici tells this handler API from the older one.
+      onRequestStart: () => {},
+      onResponseStart: (_controller, statusCode) => {
+        status = statusCode;
+      },
+      onResponseData: (_controller, chunk) => {
+        chunks.push(chunk);
+      },
+      onResponseEnd: () => {
+        resolve({
+          status,
+          body: (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)).toString(),
+        });
+      },
+      onResponseError: (_controller, err) => reject(err),
+    };
+    agent.dispatch(
+      {
+        origin,
+        path,
+        method: 'POST',
+        headers: upload.headers,
+        body: typeof upload.body === 'function' ? Readable.from(upload.body()) : upload.body,
+      },
+      handler,
+    );
+  });
+}
+
 async function send(index: number, timed: boolean): Promise<void> {
   const upload = uploads[index] as Upload;
   const startedAt = performance.timeOrigin + performance.now();
@@ -113,14 +155,9 @@ async function send(index: number, timed: boolean): Promise<void> {
   let answer = '';
   let json: Answer | null = null;
   try {
-    const res = await request(spec.url, {
-      method: 'POST',
-      dispatcher: agent,
-      headers: upload.headers,
-      body: typeof upload.body === 'function' ? Readable.from(upload.body()) : upload.body,
-    });
-    status = res.statusCode;
-    answer = await res.body.text();
+    const res = await post(upload);
+    status = res.status;
+    answer = res.body;
     try {
       json = JSON.parse(answer) as Answer;
     } catch {

@@ -1,11 +1,21 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { onInterrupt } from '../harness.js';
 import type { LoadReport, LoadSpec } from './spec.js';
 
 export type { LoadReport, LoadSpec } from './spec.js';
 
-const child = fileURLToPath(new URL('./loadgen-child.js', import.meta.url));
+const built = fileURLToPath(new URL('./loadgen-child.js', import.meta.url));
+// From dist/ (the bench) the built file; from src/ (its tests) the TypeScript source through tsx.
+const childArgs = existsSync(built)
+  ? [built]
+  : [
+      '--conditions=@scanner/source',
+      '--import',
+      'tsx',
+      fileURLToPath(new URL('./loadgen-child.ts', import.meta.url)),
+    ];
 
 /**
  * Runs one load in a separate process (the same generator for a ceiling and for the system) and
@@ -13,7 +23,7 @@ const child = fileURLToPath(new URL('./loadgen-child.js', import.meta.url));
  */
 export function runLoad(spec: LoadSpec): Promise<LoadReport> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [child], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, childArgs, { stdio: ['pipe', 'pipe', 'pipe'] });
     const unregister = onInterrupt(() => proc.kill('SIGKILL'));
     const out: Buffer[] = [];
     const err: Buffer[] = [];
