@@ -184,9 +184,15 @@ async function send(index: number, timed: boolean): Promise<void> {
 async function drive(from: number, end: number, deadline: number, timed: boolean) {
   let next = from;
   const lane = async () => {
+    let slot = performance.now();
     for (;;) {
       const index = next++;
       if (index >= end || performance.now() > deadline) return;
+      if (spec.paceMs) {
+        const wait = slot - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        slot += spec.paceMs;
+      }
       await send(index, timed);
     }
   };

@@ -25,6 +25,11 @@ export interface LoadSpec {
      */
     body: 'memory' | 'stream';
   };
+  /**
+   * Each lane starts a request at most every `paceMs` (a light flow, e.g. to measure latency on an
+   * idle system); as fast as answers come when absent.
+   */
+  paceMs?: number;
   /** Send `Repr-Digest` with the content's SHA-256 (hash-first requests). */
   reprDigest?: boolean;
   expect: {

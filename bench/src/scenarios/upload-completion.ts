@@ -13,6 +13,8 @@ import { UPLOAD_BYTES, uniqueUploads } from './upload-1kb.js';
 
 const WORKER_COUNTS = [1, 2] as const;
 const COMPLETION_TIMEOUT_MS = 180_000;
+const IDLE_UPLOADS = 100;
+const IDLE_PACE_MS = 50;
 
 interface EndToEnd {
   jobsPerSecond: number;
@@ -29,13 +31,18 @@ interface EndToEnd {
  * jobs per second from the first upload sent to the last job completed (Postgres's
  * completed_at), and each job's latency from its upload being sent to its completion.
  */
-async function endToEnd({ env, stack }: System, count: number): Promise<EndToEnd> {
+async function endToEnd(
+  { env, stack }: System,
+  count: number,
+  pace: { concurrency: number; paceMs: number } | undefined = undefined,
+): Promise<EndToEnd> {
   const spec = {
     ...uniqueUploads(`${stack.url}/api/v1/files`, 'content'),
     count,
     maxMs: 60_000,
     warmup: 0,
     returnJobs: true,
+    ...pace,
   };
   const machine0 = machineCpuSeconds();
   const report = await runLoad(spec);
@@ -123,6 +130,12 @@ export const uploadCompletion: Scenario = {
           if (!best || e2e.jobsPerSecond > best.jobsPerSecond) results[workers] = e2e;
         }
       }
+      // Latency on an idle system: one upload at a time, 50 ms apart, each scanned before the next
+      // arrives (one worker). Under load the figures above include queueing and batching.
+      await stack.setWorkers(1);
+      const idle = await endToEnd(system, IDLE_UPLOADS, { concurrency: 1, paceMs: IDLE_PACE_MS });
+      problems.push(...idle.problems.map((p) => `idle: ${p}`));
+
       const counts = await systemCounts(env);
       if (counts.streamEntries !== 0)
         problems.push(`${counts.streamEntries} entries left in the stream`);
@@ -138,6 +151,9 @@ export const uploadCompletion: Scenario = {
         figures[`cpu_ms_per_job_machine_${workers}w`] = r.machineCpuMs;
       }
       figures.backlog_drain_jobs_per_s_2w = round(backlog / drainSeconds, 1);
+      figures.idle_uploads = idle.uploads;
+      figures.idle_completed_p50_ms = round(idle.p50Ms, 1);
+      figures.idle_completed_p99_ms = round(idle.p99Ms, 1);
       if (problems.length > 0) figures.errors = problems.join(' | ').slice(0, 2000);
       const best = Math.max(...WORKER_COUNTS.map((w) => (results[w] as EndToEnd).jobsPerSecond));
       return scenarioResult({
