@@ -91,6 +91,12 @@ describe('the load generator', () => {
     expect(report.failures).toEqual(['#50: status 500: {"title":"boom"}']);
   });
 
+  it('paces each lane when asked: five requests 100 ms apart take at least 400 ms', async () => {
+    const report = await runLoad(spec({ concurrency: 1, count: 5, warmup: 0, paceMs: 100 }));
+    expect(report).toMatchObject({ ok: 5, failed: 0 });
+    expect(report.seconds).toBeGreaterThanOrEqual(0.4);
+  });
+
   it('counts a refused connection as failed requests, not as answers', async () => {
     const report = await runLoad(spec({ url: 'http://127.0.0.1:1/upload', count: 10, warmup: 0 }));
     expect(report).toMatchObject({ ok: 0, failed: 10 });
