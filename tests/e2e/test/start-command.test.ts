@@ -85,7 +85,9 @@ describe.each(['nginx', 'node'])('npm start with EDGE=%s', (edge) => {
       expect(await start.stop(30_000)).toBe(0);
       for (const port of Object.values(ports)) expect(await refused(port)).toBe(true);
     } finally {
-      await start.kill();
+      // SIGTERM first, even after a failure: start.mjs stops its children; a SIGKILL would leave
+      // them running (and listening) after the test.
+      await start.stop(30_000);
       await ctx.cleanup();
     }
   }, 180_000);
