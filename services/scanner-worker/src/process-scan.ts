@@ -215,9 +215,7 @@ function recordCompleted(
     jobs: finished?.jobIds.length ?? 0,
     ...(attempt === undefined ? {} : { attempt }),
   });
-  // After the commit: the cache only ever holds results Postgres has. Written in the background,
-  // batched with other scans'; losing it costs a cache miss, never a wrong answer.
-  deps.store.cacheResults(msg.sha256, scan.counts);
+  // The results cache is left to the gateway's first duplicate (see ScanStore).
   return 'ack';
 }
 

@@ -12,21 +12,17 @@ import {
   startScans,
 } from '@scanner/db';
 import type { Logger } from '@scanner/logging';
-import type { Redis, RedisKeys } from '@scanner/redis';
 import { retryTransient } from './retry.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
 export interface ScanStoreOptions {
   db: Db;
-  redis: Redis;
-  keys: RedisKeys;
   log: Logger;
   metrics: Pick<WorkerMetrics, 'batchSize'>;
   /** A scan whose heartbeat is older than this is presumed dead (same bound as reclaiming). */
   staleAfterMs: number;
   /** Deliveries a content may have (MAX_RETRIES): a completion counts as one. */
   maxAttempts: number;
-  fileCacheTtlSeconds: number;
   /** Largest claim or finish batch (default 256). */
   maxBatch?: number;
 }
@@ -62,19 +58,23 @@ interface Completion extends Claim {
 }
 
 /**
- * The worker's side of Postgres and the results cache, batched: every claim and every finish
+ * The worker's side of Postgres, batched: every claim and every finish
  * submitted while the previous one runs (or in the same turn of the event loop) goes to Postgres
  * as one call and one transaction, whatever the scans have in common. A small file therefore
  * costs a share of two calls instead of two calls, and a large one holds nobody back: it simply
  * joins whatever batch is forming when its scan ends. Heartbeats for every running scan go in one
- * statement per period; results cache writes in one pipeline.
+ * statement per period.
+ *
+ * Results are not written to the Redis results cache here: most content is never uploaded twice,
+ * and one entry per scan for FILE_CACHE_TTL (~330 bytes each; 28 GB a day at a thousand scans a
+ * second) would grow Redis with the ingest rate. The gateway fills it from Postgres on the first
+ * duplicate (cache-aside), so it holds only content that is asked for again.
  */
 export class ScanStore {
   readonly #o: ScanStoreOptions;
   readonly #claims: GroupCommit<Claim, ScanStart>;
   readonly #finishes: GroupCommit<Finish, FinishedJobs | null>;
   readonly #completions: GroupCommit<Completion, FinishedJobs | null>;
-  readonly #cacheWrites: GroupCommit<{ sha256: string; counts: LetterCounts }, undefined>;
   readonly #running = new Set<string>();
   #heartbeat: NodeJS.Timeout | undefined;
   #beating: Promise<void> = Promise.resolve();
@@ -123,24 +123,6 @@ export class ScanStore {
         onBatch: (n) => options.metrics.batchSize.observe({ op: 'complete' }, n),
       },
     );
-    this.#cacheWrites = new GroupCommit(
-      async (items: Array<{ sha256: string; counts: LetterCounts }>) => {
-        const { redis, keys, fileCacheTtlSeconds } = this.#o;
-        if (redis.isReady) {
-          const pipeline = redis.multi();
-          for (const { sha256, counts } of items) {
-            pipeline.set(keys.fileResults(sha256), JSON.stringify(counts), {
-              EX: fileCacheTtlSeconds,
-            });
-          }
-          await pipeline
-            .execAsPipeline()
-            .catch((err) => log.debug({ err }, 'results cache write failed'));
-        }
-        return items.map(() => undefined);
-      },
-      { maxBatch: 1_000 },
-    );
   }
 
   /** Claims the scan of a content for this worker (see `startScans`). */
@@ -163,11 +145,6 @@ export class ScanStore {
     signal: AbortSignal,
   ): Promise<FinishedJobs | null> {
     return this.#completions.submit({ sha256, results, signal });
-  }
-
-  /** Stores results in the cache in the background; failures only cost a cache miss. */
-  cacheResults(sha256: string, counts: LetterCounts): void {
-    void this.#cacheWrites.submit({ sha256, counts });
   }
 
   /** Heartbeats this scan until `untrack`. */
@@ -193,10 +170,10 @@ export class ScanStore {
     );
   }
 
-  /** Stops heartbeats and waits for cache writes still queued. */
+  /** Stops heartbeats and waits for one still on its way. */
   async stop(): Promise<void> {
     clearInterval(this.#heartbeat);
     this.#heartbeat = undefined;
-    await Promise.all([this.#beating, this.#cacheWrites.drained()]);
+    await this.#beating;
   }
 }

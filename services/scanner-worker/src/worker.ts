@@ -42,13 +42,10 @@ export function createWorker(deps: WorkerDeps, name = consumerName()): Worker {
   blocking.on('error', () => {});
   const store = new ScanStore({
     db: deps.db,
-    redis: deps.redis,
-    keys: deps.keys,
     log,
     metrics,
     staleAfterMs: config.worker.claimIdleMs,
     maxAttempts: config.worker.maxRetries,
-    fileCacheTtlSeconds: config.cache.fileResultsTtlSeconds,
   });
   const scanDeps: ScanDeps = {
     store,
