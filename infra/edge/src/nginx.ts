@@ -83,7 +83,9 @@ export function localNginxConf(opts: LocalNginxOptions, source = NGINX_CONF): Lo
 
   const listens = conf.match(/listen\s+8000\b/g) ?? [];
   if (listens.length !== 1) throw new Error(`expected one "listen 8000", found ${listens.length}`);
-  conf = conf.replace(/listen\s+8000\b/, `listen ${opts.host ? `${opts.host}:` : ''}${opts.port}`);
+  // An IPv6 address goes in brackets (`[::]:8000`), as nginx wants it.
+  const host = opts.host?.includes(':') ? `[${opts.host}]` : opts.host;
+  conf = conf.replace(/listen\s+8000\b/, `listen ${host ? `${host}:` : ''}${opts.port}`);
 
   const accessLogs = conf.match(/access_log \/dev\/stdout edge_json;/g) ?? [];
   if (accessLogs.length !== 1) throw new Error('expected one "access_log /dev/stdout edge_json;"');

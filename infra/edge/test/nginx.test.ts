@@ -60,6 +60,9 @@ describe('localNginxConf', () => {
     expect(local({ host: '127.0.0.1', port: 18010 }).text).toMatch(
       /^\s*listen 127\.0\.0\.1:18010 default_server;/m,
     );
+    expect(local({ host: '::1', port: 18011 }).text).toMatch(
+      /^\s*listen \[::1\]:18011 default_server;/m,
+    );
   });
 
   it('logs no line per request unless asked, then to the given file', () => {
