@@ -189,8 +189,9 @@ async function drive(from: number, end: number, deadline: number, timed: boolean
       const index = next++;
       if (index >= end || performance.now() > deadline) return;
       if (spec.paceMs) {
-        const wait = slot - performance.now();
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        // Timers have whole-millisecond resolution and may fire a fraction early: wait again.
+        for (let wait = slot - performance.now(); wait > 0; wait = slot - performance.now())
+          await new Promise((resolve) => setTimeout(resolve, Math.ceil(wait)));
         slot += spec.paceMs;
       }
       await send(index, timed);
