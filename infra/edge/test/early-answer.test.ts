@@ -109,16 +109,22 @@ describe.each(edges)('$name: early answers reach a client still sending its body
   });
 });
 
+/** A keep-alive connection whose 20 MiB upload got its 413 early, the whole body written anyway. */
+async function earlyAnswerOnKeepAlive(url: string) {
+  const conn = await RawConnection.open(url);
+  const early = await conn.send({
+    path: '/api/v1/files',
+    bodyBytes: 20 * MiB,
+    keepWriting: true,
+    keepAlive: true,
+  });
+  expect([early.status, early.writeError?.code]).toEqual([413, undefined]);
+  return { conn, early };
+}
+
 describe('keep-alive after an early answer', () => {
   it('node edge: the connection that got an early answer serves the next request', async () => {
-    const conn = await RawConnection.open(edge.url);
-    const early = await conn.send({
-      path: '/api/v1/files',
-      bodyBytes: 20 * MiB,
-      keepWriting: true,
-      keepAlive: true,
-    });
-    expect([early.status, early.writeError?.code]).toEqual([413, undefined]);
+    const { conn, early } = await earlyAnswerOnKeepAlive(edge.url);
     expect(early.headers.connection).toBe('keep-alive');
     const next = await conn.send({ path: '/api/v1/files', bodyBytes: 1024, keepAlive: true });
     expect(next.status).toBe(200);
@@ -130,14 +136,7 @@ describe('keep-alive after an early answer', () => {
   // even though the answer said keep-alive (it decides only after sending it). The client gets its
   // answer whole; its next request needs a new connection. Documented in README (Edge).
   it('nginx edge: the answer arrives whole, then the connection is closed', async () => {
-    const conn = await RawConnection.open(nginx.url);
-    const early = await conn.send({
-      path: '/api/v1/files',
-      bodyBytes: 20 * MiB,
-      keepWriting: true,
-      keepAlive: true,
-    });
-    expect([early.status, early.writeError?.code]).toEqual([413, undefined]);
+    const { conn, early } = await earlyAnswerOnKeepAlive(nginx.url);
     expect(JSON.parse(early.body)).toMatchObject({ upstream: 'gateway' });
     await conn.closed;
     expect(conn.error).toBeUndefined();
