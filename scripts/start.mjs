@@ -174,11 +174,12 @@ async function answers200(url, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   while (!stopping && Date.now() < deadline) {
     try {
-      const res = await fetch(url);
+      // Bounded: something else on the port may accept and never answer.
+      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
       await res.arrayBuffer();
       if (res.status === 200) return true;
     } catch {
-      // not listening yet
+      // not listening yet, or not answering
     }
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { findNginx, localNginxConf, startNginx } from '@scanner/edge/nginx';
+import { findNginx, localNginxConf, startNginx, waitUntilServing } from '@scanner/edge/nginx';
 import pg from 'pg';
 import { createClient } from 'redis';
 import { onInterrupt } from '../harness.js';
@@ -332,21 +332,11 @@ async function startEdge(
     unregister();
   };
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      const res = await fetch(`${url}/edge/healthz`);
-      await res.arrayBuffer();
-      if (res.status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline || nginx.child.exitCode !== null) {
-      const output = nginx.output();
-      await stop();
-      throw new Error(`nginx was not ready within 10 s:\n${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  try {
+    await waitUntilServing(nginx, url);
+  } catch (err) {
+    await stop();
+    throw err;
   }
   return {
     kind: 'nginx',

@@ -206,3 +206,30 @@ export function startNginx(
     },
   };
 }
+
+/**
+ * Waits until nginx answers its own `/edge/healthz` at `url`; throws with what nginx wrote when it
+ * exits first or is not serving within `timeoutMs`.
+ */
+export async function waitUntilServing(
+  nginx: RunningNginx,
+  url: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      // Bounded: whatever else holds the port may accept and never answer.
+      const res = await fetch(`${url}/edge/healthz`, { signal: AbortSignal.timeout(1_000) });
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet, or not answering
+    }
+    if (nginx.child.exitCode !== null || nginx.child.signalCode !== null)
+      throw new Error(`nginx exited before serving ${url}:\n${nginx.output()}`);
+    if (Date.now() > deadline)
+      throw new Error(`nginx was not serving ${url} within ${timeoutMs} ms:\n${nginx.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -9,7 +9,13 @@ import {
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { freePort, type ServiceProcess, startProcess, waitForHttp } from '@scanner/testing';
-import { findNginx, localNginxConf, type RunningNginx, startNginx } from '../src/nginx.js';
+import {
+  findNginx,
+  localNginxConf,
+  type RunningNginx,
+  startNginx,
+  waitUntilServing,
+} from '../src/nginx.js';
 
 export const MiB = 1024 * 1024;
 
@@ -186,11 +192,10 @@ export async function startNginxEdge(upstream: string): Promise<RunningNginxEdge
     conf.cleanup();
   };
   try {
-    await waitForHttp(`${url}/edge/healthz`, 10_000);
+    await waitUntilServing(nginx, url);
   } catch (err) {
-    const output = nginx.output();
     await stop();
-    throw new Error(`${(err as Error).message}\nnginx output:\n${output}`);
+    throw err;
   }
   return { url, nginx, stop };
 }

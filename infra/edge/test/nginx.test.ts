@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForHttp } from '@scanner/testing';
@@ -11,6 +13,7 @@ import {
   nginxTest,
   nginxUpstreams,
   startNginx,
+  waitUntilServing,
 } from '../src/nginx.js';
 
 const LOCAL = {
@@ -123,6 +126,23 @@ describe('startNginx', () => {
       expect(nginx.processIds()).toEqual([]);
     } finally {
       await nginx.stop();
+    }
+  });
+
+  it('waitUntilServing names what nginx said when it exits first (its port taken)', async () => {
+    const taken = createServer();
+    taken.listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const port = (taken.address() as AddressInfo).port;
+    const { conf } = local({ host: '127.0.0.1', port });
+    const nginx = startNginx(binary(), conf);
+    try {
+      await expect(waitUntilServing(nginx, `http://127.0.0.1:${port}`, 10_000)).rejects.toThrow(
+        /nginx exited before serving[\s\S]*Address already in use/,
+      );
+    } finally {
+      await nginx.stop();
+      taken.close();
     }
   });
 });

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { connect } from 'node:net';
-import { freePort, waitForHttp } from '@scanner/testing';
+import { freePort } from '@scanner/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type LocalNginxConf,
@@ -12,6 +12,7 @@ import {
   nginxTest,
   type RunningNginx,
   startNginx,
+  waitUntilServing,
 } from './support/nginx.js';
 import {
   type Backend,
@@ -139,9 +140,7 @@ describe('edge nginx.conf', () => {
       );
       conf = localNginxConf(upstreamPorts, port);
       nginx = startNginx(conf);
-      await waitForHttp(`http://127.0.0.1:${port}/edge/healthz`, 10_000).catch((err: Error) => {
-        throw new Error(`${err.message}\nnginx output:\n${nginx?.output()}`);
-      });
+      await waitUntilServing(nginx, `http://127.0.0.1:${port}`);
     });
   });
 

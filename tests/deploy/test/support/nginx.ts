@@ -7,6 +7,7 @@ import {
 } from '@scanner/edge/nginx';
 import { requireTool } from './tools.js';
 
+export { waitUntilServing } from '@scanner/edge/nginx';
 export type { LocalNginxConf, RunningNginx };
 export const NGINX_APT_PACKAGE = 'nginx';
 
