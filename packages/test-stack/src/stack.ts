@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { findNginx, localNginxConf, startNginx, waitUntilServing } from '@scanner/edge/nginx';
 import { createServiceTestContext, type ServiceTestContext } from '@scanner/runtime/testing';
 import { freePort, type ServiceProcess, startProcess, waitForHttp } from '@scanner/testing';
 
@@ -25,6 +26,11 @@ export interface StackOptions {
   probes?: Partial<Record<StackService, '/readyz' | '/healthz'>>;
   /** Rewrites the database URL the services get (e.g. to go through a proxy the test can cut). */
   databaseUrl?: (url: string) => string;
+  /**
+   * The edge in front: the node edge (`infra/edge`, default) or the compose stack's nginx.conf run
+   * locally, as `npm start` runs it when nginx is installed.
+   */
+  edge?: 'node' | 'nginx';
 }
 
 export interface Stack {
@@ -78,20 +84,44 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const proc = spawn(name);
     await waitForHttp(`${serviceUrl(name)}${opts.probes?.[name] ?? '/readyz'}`, 30_000, proc);
   };
+  let stopNginx = async () => {};
   const stop = async () => {
-    await Promise.all(Object.values(processes).map((p) => p.stop(10_000)));
+    await Promise.all([stopNginx(), ...Object.values(processes).map((p) => p.stop(10_000))]);
     await ctx.cleanup();
   };
-
-  try {
+  const startEdge = async () => {
+    if (opts.edge === 'nginx') {
+      const binary = findNginx();
+      if (!binary) throw new Error('nginx is not installed: apt-get install -y nginx');
+      const conf = localNginxConf({
+        upstreams: {
+          upload_gateway: `127.0.0.1:${ports.gateway}`,
+          status_query: `127.0.0.1:${ports.status}`,
+          janitor: `127.0.0.1:${ports.janitor}`,
+        },
+        host: '127.0.0.1',
+        port: ports.edge,
+      });
+      const nginx = startNginx(binary, conf);
+      stopNginx = async () => {
+        await nginx.stop();
+        conf.cleanup();
+      };
+      await waitUntilServing(nginx, serviceUrl('edge'), 30_000);
+      return;
+    }
     const edge = spawn('edge', {
       UPLOAD_GATEWAY_URL: serviceUrl('gateway'),
       STATUS_QUERY_URL: serviceUrl('status'),
       JANITOR_URL: serviceUrl('janitor'),
     });
+    await waitForHttp(`${serviceUrl('edge')}/edge/healthz`, 30_000, edge);
+  };
+
+  try {
     await Promise.all([
       ...(opts.services ?? ['gateway', 'status', 'worker', 'janitor']).map(start),
-      waitForHttp(`${serviceUrl('edge')}/edge/healthz`, 30_000, edge),
+      startEdge(),
     ]);
   } catch (err) {
     await stop();

@@ -24,7 +24,9 @@ const chunked = (body: Buffer) =>
     body.subarray(i * 65536, (i + 1) * 65536),
   );
 
-describe('a healthy stack, through the edge', () => {
+// Through each edge a client can meet: the node edge, and the compose stack's nginx.conf (what
+// `npm start` runs when nginx is installed, and docker compose always).
+describe.each(['node', 'nginx'] as const)('a healthy stack, through the %s edge', (edge) => {
   let stack: Stack;
   let url: string;
   beforeAll(async () => {
@@ -33,6 +35,7 @@ describe('a healthy stack, through the edge', () => {
     stack = await startStack({
       env: { MAX_FILE_SIZE_MB: String(LIMIT_MIB), UPLOAD_TIMEOUT_SECONDS: '1' },
       services: ['gateway', 'status', 'janitor'],
+      edge,
     });
     url = stack.url;
   }, 90_000);
