@@ -257,11 +257,12 @@ export async function startService(
       throw new Error(`${name} exited before it was ready:\n${await logTail()}`);
     }
     try {
-      const res = await fetch(`${service.url}${probe}`);
+      // Bounded: whatever holds the port may accept and never answer.
+      const res = await fetch(`${service.url}${probe}`, { signal: AbortSignal.timeout(2_000) });
       await res.arrayBuffer();
       if (res.status === 200) return service;
     } catch {
-      // not listening yet
+      // not listening yet, or not answering
     }
     if (Date.now() > deadline) {
       await service.stop(1_000);

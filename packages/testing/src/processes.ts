@@ -77,10 +77,12 @@ export async function waitForHttp(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const res = await fetch(url);
+      // Bounded: whatever holds the port may accept and never answer.
+      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      await res.arrayBuffer();
       if (res.status === 200) return;
     } catch {
-      // not listening yet
+      // not listening yet, or not answering
     }
     if (proc && proc.child.exitCode !== null) {
       throw new Error(`${proc.name} exited before ${url} answered:\n${proc.output()}`);

@@ -1,6 +1,6 @@
 import { connect, createServer, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { freePort, startProcess, TcpProxy, waitFor } from '../src/index.js';
+import { freePort, startProcess, TcpProxy, waitFor, waitForHttp } from '../src/index.js';
 
 describe('waitFor', () => {
   it('returns the first truthy value and fails with the last error after the timeout', async () => {
@@ -14,6 +14,24 @@ describe('waitFor', () => {
         { timeoutMs: 30, intervalMs: 5, message: 'never' },
       ),
     ).rejects.toThrow(/timed out after 30 ms waiting for never/);
+  });
+});
+
+describe('waitForHttp', () => {
+  it('gives up in time on a port whose holder accepts and never answers', async () => {
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as { port: number };
+    const started = Date.now();
+    try {
+      await expect(waitForHttp(`http://127.0.0.1:${port}/readyz`, 500)).rejects.toThrow(
+        /did not answer 200 within 500 ms/,
+      );
+      // One probe can take its full 2 s bound; never the test's whole timeout.
+      expect(Date.now() - started).toBeLessThan(4_000);
+    } finally {
+      silent.close();
+    }
   });
 });
 
