@@ -34,7 +34,7 @@ interface EndToEnd {
 async function endToEnd(
   { env, stack }: System,
   count: number,
-  pace: { concurrency: number; paceMs: number } | undefined = undefined,
+  pace?: { concurrency: number; paceMs: number },
 ): Promise<EndToEnd> {
   const spec = {
     ...uniqueUploads(`${stack.url}/api/v1/files`, 'content'),
