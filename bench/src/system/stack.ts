@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { findNginx, localNginxConf, startNginx, waitUntilServing } from '@scanner/edge/nginx';
+import { findNginx, startLocalEdge } from '@scanner/edge/nginx';
 import pg from 'pg';
 import { createClient } from 'redis';
 import { onInterrupt } from '../harness.js';
@@ -319,26 +319,17 @@ async function startEdge(
       logTail: node.logTail,
     };
   }
-  const port = await freePort();
-  const conf = localNginxConf({
+  const edge = await startLocalEdge({
     upstreams: { upload_gateway: upstreams.gateway, status_query: upstreams.status, janitor },
     host: '127.0.0.1',
-    port,
+    port: await freePort(),
   });
-  const nginx = startNginx(findNginx() as string, conf);
-  const unregister = onInterrupt(() => nginx.stop(1_000).then(conf.cleanup));
+  const { nginx, url } = edge;
+  const unregister = onInterrupt(() => edge.stop());
   const stop = async () => {
-    await nginx.stop();
-    conf.cleanup();
+    await edge.stop();
     unregister();
   };
-  const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitUntilServing(nginx, url);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
   return {
     kind: 'nginx',
     url,

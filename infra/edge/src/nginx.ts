@@ -66,6 +66,9 @@ export interface LocalNginxConf {
   cleanup(): void;
 }
 
+/** An IPv6 address in brackets (`[::1]`), as nginx and URLs want it next to a port. */
+const bracketed = (host: string) => (host.includes(':') ? `[${host}]` : host);
+
 /** The edge's nginx.conf with local addresses, written to a fresh scratch folder. */
 export function localNginxConf(opts: LocalNginxOptions, source = NGINX_CONF): LocalNginxConf {
   let conf = readFileSync(source, 'utf8');
@@ -83,9 +86,10 @@ export function localNginxConf(opts: LocalNginxOptions, source = NGINX_CONF): Lo
 
   const listens = conf.match(/listen\s+8000\b/g) ?? [];
   if (listens.length !== 1) throw new Error(`expected one "listen 8000", found ${listens.length}`);
-  // An IPv6 address goes in brackets (`[::]:8000`), as nginx wants it.
-  const host = opts.host?.includes(':') ? `[${opts.host}]` : opts.host;
-  conf = conf.replace(/listen\s+8000\b/, `listen ${host ? `${host}:` : ''}${opts.port}`);
+  conf = conf.replace(
+    /listen\s+8000\b/,
+    `listen ${opts.host ? `${bracketed(opts.host)}:` : ''}${opts.port}`,
+  );
 
   const accessLogs = conf.match(/access_log \/dev\/stdout edge_json;/g) ?? [];
   if (accessLogs.length !== 1) throw new Error('expected one "access_log /dev/stdout edge_json;"');
@@ -232,4 +236,40 @@ export async function waitUntilServing(
       throw new Error(`nginx was not serving ${url} within ${timeoutMs} ms:\n${nginx.output()}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+export interface LocalEdge {
+  /** Its base URL (`http://host:port`, 127.0.0.1 when listening on all addresses). */
+  url: string;
+  nginx: RunningNginx;
+  conf: LocalNginxConf;
+  /** Stops nginx and removes its scratch folder. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The local edge, serving: `localNginxConf`, `startNginx` and `waitUntilServing` in one, with the
+ * scratch folder removed again when it cannot start. The nginx found on the machine unless told
+ * which; none installed is an error saying what to install.
+ */
+export async function startLocalEdge(
+  opts: LocalNginxOptions & { binary?: string; output?: 'file' | 'inherit'; timeoutMs?: number },
+): Promise<LocalEdge> {
+  const binary = opts.binary ?? findNginx();
+  if (!binary) throw new Error('nginx is not installed (apt-get install -y nginx)');
+  const conf = localNginxConf(opts);
+  const nginx = startNginx(binary, conf, { output: opts.output });
+  const stop = async () => {
+    await nginx.stop();
+    conf.cleanup();
+  };
+  const host = !opts.host || opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host;
+  const url = `http://${bracketed(host)}:${opts.port}`;
+  try {
+    await waitUntilServing(nginx, url, opts.timeoutMs);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url, nginx, conf, stop };
 }

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LINGER_BYTES, LINGER_MS } from '../src/early-answer.js';
+import type { LocalEdge } from '../src/nginx.js';
 import {
   MiB,
   RawConnection,
   type RunningEdge,
-  type RunningNginxEdge,
   type StubUpstream,
   sendBody,
   startEdge,
@@ -21,7 +21,7 @@ let gateway: StubUpstream;
 let edge: RunningEdge;
 // The compose edge, which `npm start` and the bench also run when nginx is installed, must answer
 // early the same way.
-let nginx: RunningNginxEdge;
+let nginx: LocalEdge;
 
 beforeAll(async () => {
   gateway = await stubUpstream('gateway', LIMIT);

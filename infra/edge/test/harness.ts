@@ -9,13 +9,7 @@ import {
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { freePort, type ServiceProcess, startProcess, waitForHttp } from '@scanner/testing';
-import {
-  findNginx,
-  localNginxConf,
-  type RunningNginx,
-  startNginx,
-  waitUntilServing,
-} from '../src/nginx.js';
+import { type LocalEdge, startLocalEdge } from '../src/nginx.js';
 
 export const MiB = 1024 * 1024;
 
@@ -165,39 +159,17 @@ export interface RunningEdge {
   proc: ServiceProcess;
 }
 
-export interface RunningNginxEdge {
-  url: string;
-  nginx: RunningNginx;
-  stop(): Promise<void>;
-}
-
 /**
  * The compose stack's nginx.conf run locally (`src/nginx.ts`), every upstream at `upstream`. nginx
  * missing fails the test with what to install: these checks never pass by being skipped.
  */
-export async function startNginxEdge(upstream: string): Promise<RunningNginxEdge> {
-  const binary = findNginx();
-  if (!binary) throw new Error('nginx is not installed: apt-get install -y nginx');
-  const port = await freePort();
+export async function startNginxEdge(upstream: string): Promise<LocalEdge> {
   const address = new URL(upstream).host;
-  const conf = localNginxConf({
+  return startLocalEdge({
     upstreams: { upload_gateway: address, status_query: address, janitor: address },
     host: '127.0.0.1',
-    port,
+    port: await freePort(),
   });
-  const nginx = startNginx(binary, conf);
-  const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    await nginx.stop();
-    conf.cleanup();
-  };
-  try {
-    await waitUntilServing(nginx, url);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { url, nginx, stop };
 }
 
 /** The edge as its own process, from its TypeScript sources, configured by environment only. */

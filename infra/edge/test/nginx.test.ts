@@ -12,6 +12,7 @@ import {
   NGINX_CONF,
   nginxTest,
   nginxUpstreams,
+  startLocalEdge,
   startNginx,
   waitUntilServing,
 } from '../src/nginx.js';
@@ -142,6 +143,34 @@ describe('startNginx', () => {
       );
     } finally {
       await nginx.stop();
+      taken.close();
+    }
+  });
+
+  it('startLocalEdge: serving at its URL; stop ends nginx and removes the scratch folder', async () => {
+    const port = await freePort();
+    const edge = await startLocalEdge({ upstreams: LOCAL, host: '127.0.0.1', port });
+    try {
+      expect(edge.url).toBe(`http://127.0.0.1:${port}`);
+      expect((await fetch(`${edge.url}/edge/healthz`)).status).toBe(200);
+      expect(existsSync(edge.conf.dir)).toBe(true);
+    } finally {
+      await edge.stop();
+    }
+    expect(edge.nginx.processIds()).toEqual([]);
+    expect(existsSync(edge.conf.dir)).toBe(false);
+  });
+
+  it('startLocalEdge: rejects with what nginx said when it cannot serve', async () => {
+    const taken = createServer();
+    taken.listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      await expect(startLocalEdge({ upstreams: LOCAL, host: '127.0.0.1', port })).rejects.toThrow(
+        /Address already in use/,
+      );
+    } finally {
       taken.close();
     }
   });

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { findNginx, localNginxConf, startNginx, waitUntilServing } from '@scanner/edge/nginx';
+import { startLocalEdge } from '@scanner/edge/nginx';
 import { createServiceTestContext, type ServiceTestContext } from '@scanner/runtime/testing';
 import { freePort, type ServiceProcess, startProcess, waitForHttp } from '@scanner/testing';
 
@@ -91,9 +91,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
   const startEdge = async () => {
     if (opts.edge === 'nginx') {
-      const binary = findNginx();
-      if (!binary) throw new Error('nginx is not installed: apt-get install -y nginx');
-      const conf = localNginxConf({
+      const nginx = await startLocalEdge({
         upstreams: {
           upload_gateway: `127.0.0.1:${ports.gateway}`,
           status_query: `127.0.0.1:${ports.status}`,
@@ -101,13 +99,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         },
         host: '127.0.0.1',
         port: ports.edge,
+        timeoutMs: 30_000,
       });
-      const nginx = startNginx(binary, conf);
-      stopNginx = async () => {
-        await nginx.stop();
-        conf.cleanup();
-      };
-      await waitUntilServing(nginx, serviceUrl('edge'), 30_000);
+      stopNginx = nginx.stop;
       return;
     }
     const edge = spawn('edge', {
