@@ -143,21 +143,27 @@ async function startEdge() {
   }
   // The compose edge with local addresses; its per-request JSON lines go to EDGE_ACCESS_LOG (a
   // file) when set. Its errors share this terminal.
-  const conf = nginxModule.localNginxConf({
-    upstreams: {
-      upload_gateway: `127.0.0.1:${ports['upload-gateway']}`,
-      status_query: `127.0.0.1:${ports['status-query']}`,
-      janitor: `127.0.0.1:${ports.janitor}`,
-    },
-    host: env.HOST,
-    port: edgePort,
-    accessLog: env.EDGE_ACCESS_LOG || null,
-  });
-  const nginx = nginxModule.startNginx(nginxBinary, conf, { output: 'inherit' });
-  watch('edge (nginx)', nginx.child, async () => {
-    await nginx.stop();
-    conf.cleanup();
-  });
+  let edge;
+  try {
+    edge = await nginxModule.startLocalEdge({
+      binary: nginxBinary,
+      output: 'inherit',
+      upstreams: {
+        upload_gateway: `127.0.0.1:${ports['upload-gateway']}`,
+        status_query: `127.0.0.1:${ports['status-query']}`,
+        janitor: `127.0.0.1:${ports.janitor}`,
+      },
+      host: env.HOST,
+      port: edgePort,
+      accessLog: env.EDGE_ACCESS_LOG || null,
+    });
+  } catch (err) {
+    console.error(
+      `npm start: edge (nginx) did not start (${err.message.split('\n')[0].replace(/:$/, '')}); stopping the stack`,
+    );
+    return stopAll(1);
+  }
+  watch('edge (nginx)', edge.nginx.child, edge.stop);
   return `nginx (${nginxBinary}, infra/nginx/nginx.conf)`;
 }
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { connect } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { createServiceTestContext } from '@scanner/runtime/testing';
 import { freePort, startProcess, waitFor, waitForHttp } from '@scanner/testing';
@@ -88,6 +88,42 @@ describe.each(['nginx', 'node'])('npm start with EDGE=%s', (edge) => {
       // SIGTERM first, even after a failure: start.mjs stops its children; a SIGKILL would leave
       // them running (and listening) after the test.
       await start.stop(30_000);
+      await ctx.cleanup();
+    }
+  }, 180_000);
+});
+
+describe('npm start with its edge port taken', () => {
+  it('says nginx could not start and why, stops the services and exits 1', async () => {
+    const ctx = await createServiceTestContext('upload-gateway');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '0.0.0.0', resolve));
+    const edgePort = (taken.address() as AddressInfo).port;
+    const ports = {
+      UPLOAD_GATEWAY_PORT: await freePort(),
+      STATUS_QUERY_PORT: await freePort(),
+      SCANNER_WORKER_PORT: await freePort(),
+      JANITOR_PORT: await freePort(),
+    };
+    const start = startProcess(
+      'npm start',
+      process.execPath,
+      [join(ROOT, 'scripts', 'start.mjs')],
+      ctx.env({
+        EDGE: 'nginx',
+        EDGE_PORT: String(edgePort),
+        LOG_LEVEL: 'warn',
+        ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+      }),
+    );
+    try {
+      expect(await start.exited).toBe(1);
+      expect(start.output()).toContain('Address already in use');
+      expect(start.output()).toContain('npm start: edge (nginx) did not start');
+      for (const port of Object.values(ports)) expect(await refused(port)).toBe(true);
+    } finally {
+      await start.stop(30_000);
+      taken.close();
       await ctx.cleanup();
     }
   }, 180_000);
