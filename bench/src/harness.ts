@@ -1,7 +1,8 @@
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export type Figures = Record<string, number | string | boolean>;
 
@@ -203,4 +204,20 @@ export function percentile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
   return sorted[rank] as number;
+}
+
+/**
+ * Node arguments that run a bench module in a child process: from dist/ (the bench) the built
+ * file; from src/ (the bench's tests) the TypeScript source through tsx. `near` is the caller's
+ * `import.meta.url`, `name` the module's file name without extension.
+ */
+export function childModuleArgs(near: string, name: string): string[] {
+  const built = fileURLToPath(new URL(`./${name}.js`, near));
+  if (existsSync(built)) return [built];
+  return [
+    '--conditions=@scanner/source',
+    '--import',
+    'tsx',
+    fileURLToPath(new URL(`./${name}.ts`, near)),
+  ];
 }

@@ -1,21 +1,10 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { onInterrupt } from '../harness.js';
+import { childModuleArgs, onInterrupt } from '../harness.js';
 import type { LoadReport, LoadSpec } from './spec.js';
 
 export type { LoadReport, LoadSpec } from './spec.js';
 
-const built = fileURLToPath(new URL('./loadgen-child.js', import.meta.url));
-// From dist/ (the bench) the built file; from src/ (its tests) the TypeScript source through tsx.
-const childArgs = existsSync(built)
-  ? [built]
-  : [
-      '--conditions=@scanner/source',
-      '--import',
-      'tsx',
-      fileURLToPath(new URL('./loadgen-child.ts', import.meta.url)),
-    ];
+const childArgs = childModuleArgs(import.meta.url, 'loadgen-child');
 
 /**
  * Runs one load in a separate process (the same generator for a ceiling and for the system) and

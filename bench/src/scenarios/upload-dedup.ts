@@ -1,6 +1,7 @@
 import { round, type Scenario, scenarioResult } from '../harness.js';
-import { expectedCounts, newSalt } from '../load/content.js';
+import { contentBuffer, expectedCounts, newSalt, sha256Hex } from '../load/content.js';
 import { describeFailures, type LoadSpec, runLoad } from '../load/loadgen.js';
+import { startCeiling } from '../system/ceiling.js';
 import {
   checkCompleted,
   leftoverTempFiles,
@@ -8,13 +9,18 @@ import {
   waitUntilNoneUnfinished,
 } from '../system/checks.js';
 import { cpuPerRequest, loadSettings, rateFigures, takeTurns, withSystem } from '../system/kit.js';
-import { machineCpuSeconds } from '../system/stack.js';
+import { machineCpuSeconds, startEdge } from '../system/stack.js';
 import { UPLOAD_BYTES, uniqueUploads } from './upload-1kb.js';
 
 /**
  * Uploads of content already scanned, whole (`duplicate`) or announced by its digest
  * (`hash-first`: `Repr-Digest`, answered before the body is read), against unique uploads to the
  * same system under the same load. No worker runs during the timed work.
+ *
+ * A third contender, the floor, takes the same requests through an edge like the system's to a
+ * bare node:http server that answers each with the gateway's JSON and does nothing else. No
+ * gateway behind that edge can answer faster, so `floor_ratio_to_unique` is the highest ratio this
+ * machine allows, measured in the same run, and `ratio_to_floor` how close the system comes to it.
  */
 function dedupScenario(kind: 'duplicate' | 'hash-first', target: number): Scenario {
   const name = kind === 'duplicate' ? 'upload-dedup' : 'upload-hash-first';
@@ -48,12 +54,47 @@ function dedupScenario(kind: 'duplicate' | 'hash-first', target: number): Scenar
           reprDigest: kind === 'hash-first',
           expect: { status: [200], sha256: 'content', deduplication: true, results: expected },
         };
+        // Only the HTTP hops: the answer is the one the gateway gives, without looking anything up.
+        const floorServer = await startCeiling(env, 'answer', {
+          status: 'completed',
+          message: 'Content already scanned; results returned from the previous scan',
+          deduplication: true,
+          results: expected,
+          sha256: sha256Hex([contentBuffer({ bytes: UPLOAD_BYTES, salt }, 0)]),
+          file_size: UPLOAD_BYTES,
+        });
+        const floorAddress = new URL(floorServer.url).host;
+        const floorEdge = await startEdge(
+          env,
+          { gateway: floorAddress, status: floorAddress },
+          {},
+        ).catch(async (err: unknown) => {
+          await floorServer.stop();
+          throw err;
+        });
+        let floorCpu: Record<string, number> = {};
+        let floorBest = 0;
         let sent = 0;
         let cpu: Record<string, number> = {};
         let bestRate = 0;
         let uniqueBest = 0;
         let uniqueMachine = 0;
         const turns = await takeTurns(load.runs, {
+          floor: async () => {
+            const { report, cpuMs } = await cpuPerRequest(
+              {
+                edge: floorEdge.cpuSeconds,
+                server: floorServer.pid,
+                machine: machineCpuSeconds,
+              },
+              () => runLoad({ ...repeat, url: `${floorEdge.url}/api/v1/files` }),
+            );
+            if (report.perSecond > floorBest) {
+              floorBest = report.perSecond;
+              floorCpu = cpuMs;
+            }
+            return report;
+          },
           unique: async () => {
             const { report, cpuMs } = await cpuPerRequest({ machine: machineCpuSeconds }, () =>
               runLoad(uniqueUploads(url, 'content')),
@@ -80,7 +121,12 @@ function dedupScenario(kind: 'duplicate' | 'hash-first', target: number): Scenar
             }
             return report;
           },
-        } as Record<'unique' | typeof kind, () => ReturnType<typeof runLoad>>);
+        } as Record<'floor' | 'unique' | typeof kind, () => ReturnType<typeof runLoad>>).finally(
+          async () => {
+            await floorEdge.stop();
+            await floorServer.stop();
+          },
+        );
         problems.push(...turns.failures);
 
         // Every repeat is a job of its own, completed at once; the content was stored once.
@@ -103,6 +149,7 @@ function dedupScenario(kind: 'duplicate' | 'hash-first', target: number): Scenar
 
         const repeated = turns.best[kind];
         const unique = turns.best.unique;
+        const floor = turns.best.floor;
         return scenarioResult({
           scenario: name,
           figures: {
@@ -112,6 +159,13 @@ function dedupScenario(kind: 'duplicate' | 'hash-first', target: number): Scenar
             cpu_ms_per_upload_edge: cpu.edge ?? 0,
             cpu_ms_per_upload_gateway: cpu.gateway ?? 0,
             cpu_ms_per_upload_machine: cpu.machine ?? 0,
+            floor_uploads_per_s: round(floor.perSecond, 1),
+            floor_ratio_to_unique: round(floor.perSecond / unique.perSecond),
+            ratio_to_floor: round(repeated.perSecond / floor.perSecond),
+            floor_cpu_ms_per_upload_loadgen: round(floor.cpuMsPerRequest, 3),
+            floor_cpu_ms_per_upload_edge: floorCpu.edge ?? 0,
+            floor_cpu_ms_per_upload_server: floorCpu.server ?? 0,
+            floor_cpu_ms_per_upload_machine: floorCpu.machine ?? 0,
             ...(problems.length > 0 ? { errors: problems.join(' | ').slice(0, 2000) } : {}),
           },
           ceiling: {

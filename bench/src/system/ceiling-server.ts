@@ -1,16 +1,20 @@
 // The ceilings the HTTP scenarios are held against: bare `node:http` servers, in their own
 // process like a service, doing only the unavoidable work of an upload. Prints `{"port":N}` once
-// listening. Usage: `node ceiling-server.js stream|minimal` with CEILING_* in the environment.
+// listening. Usage: `node ceiling-server.js stream|minimal|answer` with CEILING_* in the
+// environment.
 //   stream  — pipes the raw body through SHA-256 into a file on the volume, answers the digest.
 //   minimal — per upload: hash the raw body, write it to a temp file, rename it to its content
 //             address, one INSERT, one XADD; answers 202 with a job id.
+//   answer  — reads the body and answers 200 with CEILING_ANSWER (a JSON object) and a new job id:
+//             no parsing, lookup, insert or file. What a known upload costs the HTTP hops alone,
+//             so no gateway behind the same edge can answer one faster.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { createClient } from 'redis';
 
@@ -88,8 +92,14 @@ if (mode === 'minimal') {
   };
 }
 
-const handle = mode === 'stream' ? stream : minimal;
-if (!handle) throw new Error('usage: ceiling-server.js stream|minimal');
+const canned = JSON.parse(process.env.CEILING_ANSWER ?? '{}') as Record<string, unknown>;
+async function cannedAnswer(req: IncomingMessage, res: ServerResponse) {
+  await finished(req.resume());
+  answer(res, 200, { job_id: randomUUID(), ...canned });
+}
+
+const handle = { stream, minimal, answer: cannedAnswer }[mode ?? ''];
+if (!handle) throw new Error('usage: ceiling-server.js stream|minimal|answer');
 
 const server = createServer((req, res) => {
   handle(req, res).catch((err: unknown) => {

@@ -1,10 +1,9 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { onInterrupt } from '../harness.js';
+import { childModuleArgs, onInterrupt } from '../harness.js';
 import type { BenchEnvironment } from './stack.js';
 
-const entry = fileURLToPath(new URL('./ceiling-server.js', import.meta.url));
+const serverArgs = childModuleArgs(import.meta.url, 'ceiling-server');
 
 export interface CeilingServer {
   url: string;
@@ -17,7 +16,8 @@ export interface CeilingServer {
 /** Starts a bare ceiling server (see ceiling-server.ts) on the environment's volume and stores. */
 export async function startCeiling(
   env: BenchEnvironment,
-  mode: 'stream' | 'minimal',
+  mode: 'stream' | 'minimal' | 'answer',
+  answer: Record<string, unknown> = {},
 ): Promise<CeilingServer> {
   if (mode === 'minimal') {
     await env.db.query(
@@ -28,13 +28,14 @@ export async function startCeiling(
          created_at timestamptz NOT NULL DEFAULT now())`,
     );
   }
-  const proc = spawn(process.execPath, [entry, mode], {
+  const proc = spawn(process.execPath, [...serverArgs, mode], {
     env: {
       PATH: process.env.PATH,
       CEILING_STORAGE: `${env.storageRoot}-ceiling`,
       CEILING_DATABASE_URL: env.databaseUrl,
       CEILING_REDIS_URL: env.redisUrl,
       CEILING_REDIS_PREFIX: env.prefix,
+      CEILING_ANSWER: JSON.stringify(answer),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

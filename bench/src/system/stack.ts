@@ -298,7 +298,8 @@ export function benchEdgeKind(): 'nginx' | 'node' {
   throw new Error(`BENCH_EDGE must be nginx, node or auto, not "${wanted}"`);
 }
 
-async function startEdge(
+/** An edge (of the kind benchEdgeKind says) in front of the given upstreams (`host:port`). */
+export async function startEdge(
   env: BenchEnvironment,
   upstreams: { gateway: string; status: string },
   serviceEnv: Record<string, string>,
