@@ -59,16 +59,24 @@ describe('recordNewContents', () => {
       inputs[2]?.jobId,
       inputs[3]?.jobId,
     ]);
-    expect(views[0]).toMatchObject({
+    expect(views[0]).toEqual({
+      jobId: inputs[0]?.jobId,
+      sha256: fresh[0],
+      fileSize: 42,
+      results: null,
+    });
+    expect(views[2]).toMatchObject({ sha256: fresh[1], fileSize: 0 });
+    // What was stored, read back as clients see it.
+    expect(await findJob(db, inputs[0]?.jobId as string)).toMatchObject({
       status: 'pending',
       originalFilename: 'quote\'s, "comma" {brace} \\ ü.txt',
       fileSize: 42,
       deduplicated: false,
       results: null,
+      expiresAt: inputs[0]?.expiresAt,
     });
-    expect(views[2]).toMatchObject({ requestId: 'req-1', fileSize: 0 });
-    expect(views[3]?.originalFilename).toBe('NULL');
-    expect(views[0]?.expiresAt.getTime()).toBe(inputs[0]?.expiresAt.getTime());
+    expect(await findJob(db, inputs[2]?.jobId as string)).toMatchObject({ requestId: 'req-1' });
+    expect((await findJob(db, inputs[3]?.jobId as string))?.originalFilename).toBe('NULL');
     const files = await db
       .selectFrom('files')
       .select(['sha256', 'scan_status', 'size_bytes'])
@@ -117,16 +125,25 @@ describe('recordCompletedUploads', () => {
       [0, 'one.txt'],
       [3, 'two.txt'],
     ] as const) {
-      expect(views[i]).toMatchObject({
+      expect(views[i]).toEqual({
         jobId: inputs[i]?.jobId,
+        sha256: scanned,
+        fileSize: 7,
+        results: RESULTS,
+      });
+      const stored = await findJob(db, inputs[i]?.jobId as string);
+      expect(stored).toMatchObject({
         status: 'completed',
         deduplicated: true,
         fileSize: 7,
         originalFilename: name,
         results: RESULTS,
+        expiresAt: inputs[i]?.expiresAt,
       });
-      expect(views[i]?.completedAt).toBeInstanceOf(Date);
+      expect(stored?.completedAt).toBeInstanceOf(Date);
     }
+    // Both jobs share the content's results, parsed once.
+    expect(views[0]?.results).toBe(views[3]?.results);
   });
 
   it('refreshes last_uploaded_at once it is a minute old, and leaves a fresh row unwritten', async () => {
@@ -149,7 +166,7 @@ describe('recordCompletedUploads', () => {
               WHERE sha256 = ${scanned}`.execute(db);
     const recent = await row();
     const views = await recordCompletedUploads(db, [upload(scanned), upload(scanned)]);
-    expect(views.every((v) => v?.status === 'completed')).toBe(true);
+    expect(views.every((v) => v?.results !== null && v?.results !== undefined)).toBe(true);
     const after = await row();
     expect(after.version).toBe(recent.version);
     expect(Number(after.age_s)).toBeGreaterThanOrEqual(50);
@@ -167,7 +184,7 @@ describe('recordCompletedUploads', () => {
     );
     await warmPool();
     const results = await Promise.all(batches.map((batch) => recordCompletedUploads(db, batch)));
-    expect(results.flat().every((v) => v?.status === 'completed')).toBe(true);
+    expect(results.flat().every((v) => v?.results !== null && v?.results !== undefined)).toBe(true);
   });
 });
 

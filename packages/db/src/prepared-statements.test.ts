@@ -103,8 +103,13 @@ describe('named prepared statements', () => {
     const recorded = await Promise.all(inputs.map((input) => recordNewContent(db, input)));
     const found = await Promise.all(inputs.map((input) => findJob(db, input.jobId)));
     for (const [i, input] of inputs.entries()) {
-      expect(recorded[i]).toMatchObject({ jobId: input.jobId, sha256: input.sha256 });
-      expect(found[i]).toEqual(recorded[i]);
+      expect(recorded[i]).toEqual({
+        jobId: input.jobId,
+        sha256: input.sha256,
+        fileSize: input.sizeBytes,
+        results: null,
+      });
+      expect(found[i]).toMatchObject({ ...recorded[i], originalFilename: input.originalFilename });
     }
     // The same content again: no row (the conflict path), from the same prepared statement.
     const [first] = inputs as [(typeof inputs)[number]];

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { contentPath, countLetters } from '@scanner/core';
-import type { JobView } from '@scanner/db';
+import type { RecordedUpload } from '@scanner/db';
 import { encodeScanMessage } from '@scanner/redis';
 import type { ServiceTestContext } from '@scanner/runtime/testing';
 import { waitFor } from '@scanner/testing';
@@ -36,7 +36,7 @@ useRunningWorker(
 );
 
 /** Adds the entries in one MULTI, so a worker blocked on the stream gets them in one read. */
-async function publishTogether(jobs: Array<Pick<JobView, 'sha256' | 'jobId'>>) {
+async function publishTogether(jobs: Array<Pick<RecordedUpload, 'sha256' | 'jobId'>>) {
   const multi = ctx.redis.multi();
   for (const j of jobs) {
     multi.xAdd(
@@ -54,7 +54,7 @@ async function publishTogether(jobs: Array<Pick<JobView, 'sha256' | 'jobId'>>) {
  * calls made meanwhile and the items they carried, per operation.
  */
 async function scanTogether(contents: Array<Buffer | string>) {
-  const jobs: JobView[] = [];
+  const jobs: RecordedUpload[] = [];
   for (const c of contents) jobs.push(await seedUpload(ctx, c, { publish: false }));
   const before = await batchStats(ctx);
   await publishTogether(jobs);

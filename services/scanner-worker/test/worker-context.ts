@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { contentPath } from '@scanner/core';
-import { type JobView, recordNewContent } from '@scanner/db';
+import { type RecordedUpload, recordNewContent } from '@scanner/db';
 import { publishScan } from '@scanner/redis';
 import { createServiceTestContext, type ServiceTestContext } from '@scanner/runtime/testing';
 import { startProcess, waitFor } from '@scanner/testing';
@@ -20,14 +20,15 @@ export async function seedUpload(
   ctx: ServiceTestContext,
   content: Buffer | string,
   opts: { bytes?: Buffer | string | null; publish?: boolean } = {},
-): Promise<JobView> {
+): Promise<RecordedUpload> {
   const sha = sha256(content);
+  const requestId = `req-${sha.slice(0, 8)}`;
   const job = await recordNewContent(ctx.db, {
     jobId: randomUUID(),
     sha256: sha,
     sizeBytes: Buffer.byteLength(content),
     originalFilename: 'seed.txt',
-    requestId: `req-${sha.slice(0, 8)}`,
+    requestId,
     expiresAt: new Date(Date.now() + 3_600_000),
   });
   if (!job) throw new Error('content already recorded');
@@ -41,7 +42,7 @@ export async function seedUpload(
     await publishScan(ctx.redis, ctx.keys, {
       sha256: sha,
       jobId: job.jobId,
-      requestId: job.requestId ?? '',
+      requestId,
     });
   }
   return job;

@@ -2,8 +2,8 @@ import type { LetterCounts } from '@scanner/core';
 import {
   type Db,
   finishScan,
-  type JobView,
   markUnpublished,
+  type RecordedUpload,
   recordKnownContentUpload,
   type UploadInput,
 } from '@scanner/db';
@@ -29,8 +29,8 @@ export interface RecordDeps {
 }
 
 export type Recorded =
-  | { kind: 'completed'; job: JobView; results: LetterCounts; level: DedupLevel }
-  | { kind: 'pending'; job: JobView; deduplicated: boolean; rescan?: boolean };
+  | { kind: 'completed'; job: RecordedUpload; results: LetterCounts; level: DedupLevel }
+  | { kind: 'pending'; job: RecordedUpload; deduplicated: boolean; rescan?: boolean };
 
 function refillResultsCache(deps: RecordDeps, sha256: string, results: LetterCounts): void {
   if (!deps.redisCalls.usable) return;

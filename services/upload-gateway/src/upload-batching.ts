@@ -3,7 +3,7 @@ import {
   type Db,
   GroupCommit,
   isConnectionError,
-  type JobView,
+  type RecordedUpload,
   recordCompletedUploads,
   recordNewContents,
   type UploadInput,
@@ -13,9 +13,9 @@ import { getCachedResults, type RedisKeys, type RedisStallGuard } from '@scanner
 /** The two inserts every upload ends in, shared by the requests the gateway handles at once. */
 export interface UploadWrites {
   /** The first upload of new content: its content row and job. Undefined if the content is known. */
-  newContent(input: UploadInput): Promise<JobView | undefined>;
+  newContent(input: UploadInput): Promise<RecordedUpload | undefined>;
   /** An upload of scanned content as a completed job. Undefined if the content is not scanned. */
-  completedUpload(input: UploadInput): Promise<JobView | undefined>;
+  completedUpload(input: UploadInput): Promise<RecordedUpload | undefined>;
 }
 
 // A batch that fails for its data is retried item by item; one that fails because Postgres is
