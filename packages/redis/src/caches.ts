@@ -18,7 +18,9 @@ function parseResults(raw: string | null): LetterCounts | null {
 
 /**
  * Cached results of many contents in one MGET: one answer per content, in order; null for a miss
- * or an entry that is not valid results.
+ * or an entry that is not valid results. A content asked for more than once (the uploads handled
+ * at once are often of one popular file) is read and parsed once, and its answers share the
+ * object: results never change, and nobody may modify them.
  */
 export async function getCachedResults(
   redis: Redis,
@@ -26,8 +28,10 @@ export async function getCachedResults(
   sha256s: readonly string[],
 ): Promise<Array<LetterCounts | null>> {
   if (sha256s.length === 0) return [];
-  const raws = await redis.mGet(sha256s.map((sha256) => keys.fileResults(sha256)));
-  return raws.map(parseResults);
+  const distinct = [...new Set(sha256s)];
+  const raws = await redis.mGet(distinct.map((sha256) => keys.fileResults(sha256)));
+  const parsed = new Map(distinct.map((sha256, i) => [sha256, parseResults(raws[i] ?? null)]));
+  return sha256s.map((sha256) => parsed.get(sha256) ?? null);
 }
 
 export async function cacheResults(

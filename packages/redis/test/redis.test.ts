@@ -94,6 +94,17 @@ describe('caches', () => {
     expect(await getCachedResults(t.redis, t.keys, [])).toEqual([]);
   });
 
+  it('answers every request for a content asked for more than once, from one read of it', async () => {
+    const [a, b] = ['e', 'f'].map((ch) => ch.repeat(64)) as [string, string];
+    const counts = { ...zeroCounts(), E: 5 };
+    await cacheResults(t.redis, t.keys, a, counts, 60);
+    const answers = await getCachedResults(t.redis, t.keys, [a, b, a, a, b]);
+    expect(answers).toEqual([counts, null, counts, counts, null]);
+    // Parsed once: the answers share one object.
+    expect(answers[2]).toBe(answers[0]);
+    expect(answers[3]).toBe(answers[0]);
+  });
+
   it('caches finished jobs, never with a TTL under a second, and drops them', async () => {
     await cacheFinishedJob(t.redis, t.keys, 'j1', '{"status":"completed"}', 30);
     await cacheFinishedJob(t.redis, t.keys, 'j2', '{}', 0.5);
