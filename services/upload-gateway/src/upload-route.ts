@@ -153,10 +153,11 @@ async function handleUpload(
           if (!recorded) return false;
           deps.metrics.uploads.inc({ outcome: 'duplicate_completed' });
           deps.metrics.dedupHits.inc({ level: 'digest_header' });
-          req.log.debug(
-            { jobId, sha256: expectedSha256, outcome: 'duplicate_completed' },
-            'upload answered from digest',
-          );
+          if (deps.log.isLevelEnabled('debug'))
+            req.log.debug(
+              { jobId, sha256: expectedSha256, outcome: 'duplicate_completed' },
+              'upload answered from digest',
+            );
           // The body is still coming: the connection must outlive this answer (see drainRest).
           holdOpen(res);
           respond(res, recorded);
@@ -197,10 +198,13 @@ async function handleUpload(
     if (outcome === 'duplicate_in_flight') deps.metrics.dedupHits.inc({ level: 'in_flight' });
     // Debug, not info: at thousands of uploads a second the line costs more than the rest of the
     // bookkeeping, and the metrics count every outcome; the request id travels with the scan.
-    req.log.debug(
-      { jobId, sha256: content.sha256, sizeBytes: content.sizeBytes, outcome, filename },
-      'upload recorded',
-    );
+    // Asked of the process's logger first: `req.log` makes the request's child logger, which a
+    // line that is not written must not pay for.
+    if (deps.log.isLevelEnabled('debug'))
+      req.log.debug(
+        { jobId, sha256: content.sha256, sizeBytes: content.sizeBytes, outcome, filename },
+        'upload recorded',
+      );
     respond(res, recorded);
   } finally {
     if (!placed) await discardContent(content);

@@ -4,6 +4,8 @@ import { PassThrough } from 'node:stream';
 import { contentPath, countLetters, tempDir } from '@scanner/core';
 import { finishScan } from '@scanner/db';
 import { holdRowLock } from '@scanner/db/testing';
+import { createLogger } from '@scanner/logging';
+import { captureLogLines } from '@scanner/logging/testing';
 import { cacheResults } from '@scanner/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countRows, type GatewayUnderTest, startGateway, tempFiles } from './gateway-context.js';
@@ -390,5 +392,61 @@ describe('Repr-Digest', () => {
     const res = await upload(gw.url, 'x', 'x.txt', { 'repr-digest': 'sha-256=:not-base64!:' });
     expect(res.status).toBe(400);
     expect(res.json().type).toContain('invalid-repr-digest');
+  });
+});
+
+describe('upload log lines', () => {
+  it('logs each upload at debug with its request id, and makes no request logger when debug is off', async () => {
+    const captured = captureLogLines();
+    const debug = await startGateway(
+      {},
+      {
+        deps: {
+          log: createLogger({
+            service: 'upload-gateway',
+            level: 'debug',
+            destination: captured.destination,
+          }),
+        },
+      },
+    );
+    const info = createLogger({ service: 'upload-gateway', level: 'info' });
+    let children = 0;
+    const makeChild = info.child.bind(info);
+    info.child = ((...args: Parameters<typeof info.child>) => {
+      children++;
+      return makeChild(...args);
+    }) as typeof info.child;
+    const quiet = await startGateway({}, { deps: { log: info } });
+    try {
+      for (const gateway of [debug, quiet]) {
+        const content = `log lines ${gateway.url}`;
+        expect(
+          (await upload(gateway.url, content, 'l.txt', { 'x-request-id': 'req-log' })).status,
+        ).toBe(202);
+        await finishScan(gateway.ctx.db, sha(content), {
+          results: countLetters(Buffer.from(content)),
+        });
+        const known = await upload(gateway.url, content, 'l.txt', {
+          'x-request-id': 'req-log-2',
+          'repr-digest': digestHeader(content),
+        });
+        expect(known.status).toBe(200);
+      }
+      expect(captured.lines).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ msg: 'upload recorded', requestId: 'req-log', outcome: 'new' }),
+          expect.objectContaining({
+            msg: 'upload answered from digest',
+            requestId: 'req-log-2',
+            outcome: 'duplicate_completed',
+          }),
+        ]),
+      );
+      expect(children).toBe(0);
+    } finally {
+      await debug.close();
+      await quiet.close();
+    }
   });
 });
