@@ -118,10 +118,16 @@ function run(name, cwd, extraEnv) {
   );
 }
 
+// nginx is a child only once it serves (watch); a stop signal while it is still coming up aborts
+// that, and stopAll waits until startLocalEdge has stopped it again.
+const edgeStartup = new AbortController();
+let edgeStarting;
+
 async function stopAll(exitCode) {
   if (stopping) return;
   stopping = true;
-  await Promise.all(children.map((stop) => stop()));
+  edgeStartup.abort();
+  await Promise.all([...children.map((stop) => stop()), edgeStarting?.catch(() => {})]);
   process.exit(exitCode);
 }
 
@@ -145,7 +151,8 @@ async function startEdge() {
   // file) when set. Its errors share this terminal.
   let edge;
   try {
-    edge = await nginxModule.startLocalEdge({
+    edgeStarting = nginxModule.startLocalEdge({
+      signal: edgeStartup.signal,
       binary: nginxBinary,
       output: 'inherit',
       upstreams: {
@@ -157,7 +164,9 @@ async function startEdge() {
       port: edgePort,
       accessLog: env.EDGE_ACCESS_LOG || null,
     });
+    edge = await edgeStarting;
   } catch (err) {
+    if (stopping) return 'stopped while starting';
     console.error(
       `npm start: edge (nginx) did not start (${err.message.split('\n')[0].replace(/:$/, '')}); stopping the stack`,
     );

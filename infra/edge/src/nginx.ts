@@ -213,23 +213,28 @@ export function startNginx(
 
 /**
  * Waits until nginx answers its own `/edge/healthz` at `url`; throws with what nginx wrote when it
- * exits first or is not serving within `timeoutMs`.
+ * exits first or is not serving within `timeoutMs`, and as soon as `signal` aborts (whoever started
+ * it is stopping: it must not be told nginx is serving after that).
  */
 export async function waitUntilServing(
   nginx: RunningNginx,
   url: string,
   timeoutMs = 10_000,
+  signal?: AbortSignal,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    let serving = false;
     try {
       // Bounded: whatever else holds the port may accept and never answer.
       const res = await fetch(`${url}/edge/healthz`, { signal: AbortSignal.timeout(1_000) });
       await res.arrayBuffer();
-      if (res.status === 200) return;
+      serving = res.status === 200;
     } catch {
       // not listening yet, or not answering
     }
+    if (signal?.aborted) throw new Error(`stopped before nginx was serving ${url}`);
+    if (serving) return;
     if (nginx.child.exitCode !== null || nginx.child.signalCode !== null)
       throw new Error(`nginx exited before serving ${url}:\n${nginx.output()}`);
     if (Date.now() > deadline)
@@ -253,7 +258,13 @@ export interface LocalEdge {
  * which; none installed is an error saying what to install.
  */
 export async function startLocalEdge(
-  opts: LocalNginxOptions & { binary?: string; output?: 'file' | 'inherit'; timeoutMs?: number },
+  opts: LocalNginxOptions & {
+    binary?: string;
+    output?: 'file' | 'inherit';
+    timeoutMs?: number;
+    /** Aborting it while nginx is coming up stops nginx, and the promise rejects. */
+    signal?: AbortSignal;
+  },
 ): Promise<LocalEdge> {
   const binary = opts.binary ?? findNginx();
   if (!binary) throw new Error('nginx is not installed (apt-get install -y nginx)');
@@ -266,7 +277,7 @@ export async function startLocalEdge(
   const host = !opts.host || opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host;
   const url = `http://${bracketed(host)}:${opts.port}`;
   try {
-    await waitUntilServing(nginx, url, opts.timeoutMs);
+    await waitUntilServing(nginx, url, opts.timeoutMs, opts.signal);
   } catch (err) {
     await stop();
     throw err;

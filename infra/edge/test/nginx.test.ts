@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -173,5 +173,28 @@ describe('startNginx', () => {
     } finally {
       taken.close();
     }
+  });
+
+  it('startLocalEdge: stopped while nginx is coming up, it stops nginx and rejects instead of serving', async () => {
+    const port = await freePort();
+    const aborted = new AbortController();
+    aborted.abort();
+    await expect(
+      startLocalEdge({ upstreams: LOCAL, host: '127.0.0.1', port, signal: aborted.signal }),
+    ).rejects.toThrow(/stopped before nginx was serving/);
+    // nginx was stopped before the promise settled, and its scratch folder removed (other tests'
+    // edges come and go meanwhile: only a folder whose file listens on this port is this one's).
+    await expect(fetch(`http://127.0.0.1:${port}/edge/healthz`)).rejects.toThrow();
+    const ours = readdirSync(tmpdir())
+      .filter((name) => name.startsWith('scanner-edge-'))
+      .filter((name) => {
+        try {
+          const conf = readFileSync(join(tmpdir(), name, 'nginx.conf'), 'utf8');
+          return conf.includes(`listen 127.0.0.1:${port} `);
+        } catch {
+          return false;
+        }
+      });
+    expect(ours).toEqual([]);
   });
 });

@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { type AddressInfo, connect, createServer } from 'node:net';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { createServiceTestContext } from '@scanner/runtime/testing';
 import { freePort, startProcess, waitFor, waitForHttp } from '@scanner/testing';
 import { describe, expect, it } from 'vitest';
@@ -128,3 +130,58 @@ describe('npm start with its edge port taken', () => {
     }
   }, 180_000);
 });
+
+describe('npm start stopped while nginx is coming up', () => {
+  it('stops nginx too, not only the services that were already its children', async () => {
+    const ctx = await createServiceTestContext('upload-gateway');
+    // An "nginx" that starts and never serves: start.mjs is still waiting for it when it is told
+    // to stop. It records its pid, so the test can tell whether it outlived npm start.
+    const fake = await mkdtemp(join(tmpdir(), 'fake-nginx-'));
+    const pidFile = join(fake, 'pid');
+    await writeFile(join(fake, 'nginx'), `#!/bin/sh\necho $$ > '${pidFile}'\nexec sleep 300\n`, {
+      mode: 0o755,
+    });
+    const ports = {
+      EDGE_PORT: await freePort(),
+      UPLOAD_GATEWAY_PORT: await freePort(),
+      STATUS_QUERY_PORT: await freePort(),
+      SCANNER_WORKER_PORT: await freePort(),
+      JANITOR_PORT: await freePort(),
+    };
+    const start = startProcess(
+      'npm start',
+      process.execPath,
+      [join(ROOT, 'scripts', 'start.mjs')],
+      ctx.env({
+        PATH: `${fake}${delimiter}${process.env.PATH}`,
+        EDGE: 'nginx',
+        LOG_LEVEL: 'warn',
+        ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+      }),
+    );
+    let pid = 0;
+    try {
+      pid = await waitFor(
+        async () => Number(await readFile(pidFile, 'utf8').catch(() => '')) || undefined,
+        { timeoutMs: 60_000 },
+      );
+      expect(await start.stop(30_000)).toBe(0);
+      expect(alive(pid)).toBe(false);
+      for (const port of Object.values(ports)) expect(await refused(port)).toBe(true);
+    } finally {
+      await start.stop(30_000);
+      if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+      await rm(fake, { recursive: true, force: true });
+      await ctx.cleanup();
+    }
+  }, 180_000);
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
