@@ -7,18 +7,35 @@ export interface RedisOptions {
   /** Called for connection errors; node-redis reconnects by itself. */
   onError?: (err: Error) => void;
   connectTimeoutMs?: number;
+  /**
+   * A connection on which nothing has moved for this long is dropped and reopened (default 15 s;
+   * must exceed the longest BLOCK a command asks for). See createRedis.
+   */
+  silenceTimeoutMs?: number;
 }
 
 /**
  * A client that fails commands at once while disconnected instead of queueing them: callers treat
  * Redis as optional (caches) or retry (queue), and must never hang on it. It reconnects forever with
  * capped backoff.
+ *
+ * A connection left half-open (the host vanished, a network fault dropped it silently) gets no
+ * error: commands wait for replies that never come, until TCP gives up some fifteen minutes
+ * later, and a worker blocked on the stream read meanwhile reads nothing even once Redis is back.
+ * So an idle connection sends a PING every third of `silenceTimeoutMs`, and one on which nothing
+ * has been sent or received for that long is taken for dead: closed (its commands fail) and
+ * reopened. A PING waits for its reply before the next, and the services send nothing more on a
+ * connection whose calls are unanswered (RedisStallGuard, one read and one ack batch at a time
+ * in the worker), so a dead connection falls silent and is noticed.
  */
 export function createRedis(options: RedisOptions): Redis {
+  const silence = options.silenceTimeoutMs ?? 15_000;
   const client = createClient({
     url: options.url,
     disableOfflineQueue: true,
+    pingInterval: Math.max(1, Math.floor(silence / 3)),
     socket: {
+      socketTimeout: silence,
       connectTimeout: options.connectTimeoutMs ?? 2_000,
       reconnectStrategy: (retries) =>
         Math.min(50 * 2 ** retries, 2_000) + Math.floor(Math.random() * 100),

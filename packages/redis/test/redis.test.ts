@@ -1,4 +1,5 @@
 import { zeroCounts } from '@scanner/core';
+import { TcpProxy } from '@scanner/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   cacheFinishedJob,
@@ -122,6 +123,34 @@ describe('client', () => {
     await expect(dead.get('x')).rejects.toThrow();
     dead.destroy();
     await closeRedis(dead);
+  });
+
+  it('keeps an idle connection, and replaces one that went silent (half-open)', async () => {
+    const proxy = new TcpProxy('127.0.0.1', Number(new URL(TEST_REDIS_URL).port || 6379));
+    const port = await proxy.start();
+    const errors: Error[] = [];
+    const client = createRedis({
+      url: `redis://127.0.0.1:${port}/0`,
+      silenceTimeoutMs: 600,
+      onError: (err) => errors.push(err),
+    });
+    try {
+      expect(await connectRedis(client)).toBe(true);
+      // Idle for several deadlines: its PINGs keep it.
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(errors).toEqual([]);
+      expect(await client.ping()).toBe('PONG');
+
+      proxy.sever();
+      const lost = client.get(t.keys.fileResults(sha));
+      await expect(lost).rejects.toThrow();
+      expect(errors.map((e) => e.message).join('\n')).toMatch(/didn't receive any in 600ms/);
+      await expect.poll(() => client.isReady, { timeout: 5_000 }).toBe(true);
+      expect(await client.ping()).toBe('PONG');
+    } finally {
+      await closeRedis(client);
+      await proxy.cut();
+    }
   });
 });
 

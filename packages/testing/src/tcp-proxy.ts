@@ -16,6 +16,7 @@ interface Link {
 export class TcpProxy {
   readonly #sockets = new Set<Socket>();
   readonly #links = new Set<Link>();
+  readonly #severed = new Set<Link>();
   #server: Server | undefined;
   #port = 0;
   #stalled = false;
@@ -40,6 +41,7 @@ export class TcpProxy {
         s.on('close', () => {
           this.#sockets.delete(s);
           this.#links.delete(link);
+          this.#severed.delete(link);
         });
         s.on('error', () => {
           client.destroy();
@@ -72,11 +74,24 @@ export class TcpProxy {
     }
   }
 
-  /** Delivers what was held, in order, and forwards again. */
+  /** Delivers what was held, in order, and forwards again (not on severed connections). */
   resume(): void {
     if (!this.#stalled) return;
     this.#stalled = false;
-    for (const link of this.#links) flow(link);
+    for (const link of this.#links) if (!this.#severed.has(link)) flow(link);
+  }
+
+  /**
+   * Kills the open connections without either side hearing of it, as a network fault or a
+   * vanished host leaves them half-open: nothing passes on them again and nothing closes them.
+   * New connections work as usual, so a client that notices and reconnects gets through.
+   */
+  sever(): void {
+    for (const link of this.#links) {
+      link.client.unpipe(link.upstream).pause();
+      link.upstream.unpipe(link.client).pause();
+      this.#severed.add(link);
+    }
   }
 
   /** Refuses new connections and resets every open one. */
@@ -86,6 +101,7 @@ export class TcpProxy {
     for (const s of this.#sockets) s.resetAndDestroy();
     this.#sockets.clear();
     this.#links.clear();
+    this.#severed.clear();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }

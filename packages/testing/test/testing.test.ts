@@ -153,3 +153,50 @@ describe('TcpProxy stalled', () => {
     }
   });
 });
+
+describe('TcpProxy severed', () => {
+  it('leaves open connections silent and open for good, while new ones work', async () => {
+    const echo = createServer((s) => {
+      s.on('error', () => {});
+      s.pipe(s);
+    });
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
+    const addr = echo.address();
+    const proxy = new TcpProxy('127.0.0.1', typeof addr === 'object' && addr ? addr.port : 0);
+    const clients: Socket[] = [];
+    const open = () =>
+      new Promise<{ socket: Socket; received: () => string }>((resolve, reject) => {
+        let received = '';
+        const socket = connect(proxy.port, '127.0.0.1', () =>
+          resolve({ socket, received: () => received }),
+        );
+        socket.on('data', (d) => {
+          received += String(d);
+        });
+        socket.on('error', reject);
+        clients.push(socket);
+      });
+    try {
+      await proxy.start();
+      const old = await open();
+      old.socket.write('a');
+      await waitFor(() => old.received() === 'a', { message: 'echoed before' });
+
+      proxy.sever();
+      old.socket.write('b');
+      const fresh = await open();
+      fresh.socket.write('c');
+      await waitFor(() => fresh.received() === 'c', { message: 'a new connection works' });
+      // Not even a resume brings the severed one back.
+      proxy.stall();
+      proxy.resume();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(old.received()).toBe('a');
+      expect(old.socket.destroyed).toBe(false);
+    } finally {
+      for (const c of clients) c.destroy();
+      await proxy.cut();
+      echo.close();
+    }
+  });
+});

@@ -61,6 +61,7 @@ export class ScanConsumer {
   #lastReclaim = 0;
   #keepAlive: NodeJS.Timeout | undefined;
   #groupReady = false;
+  #refreshing = false;
   readonly #acks: GroupCommit<string, undefined>;
 
   constructor(options: ConsumerOptions) {
@@ -267,9 +268,18 @@ export class ScanConsumer {
   /** Resets the idle time of entries this consumer is working on so nobody reclaims them. */
   async #refreshInFlight(): Promise<void> {
     const ids = [...this.#inFlight.keys()];
-    if (ids.length === 0 || !this.#o.redis.isReady) return;
+    // One at a time: on a connection that stopped answering, a refresh every few seconds would
+    // keep it busy and hide its silence from the dead-connection check (createRedis).
+    if (ids.length === 0 || !this.#o.redis.isReady || this.#refreshing) return;
     const { redis, keys, consumerName } = this.#o;
-    await redis.xClaimJustId(keys.scanStream, keys.scanGroup, consumerName, 0, ids).catch(() => {});
+    this.#refreshing = true;
+    try {
+      await redis.xClaimJustId(keys.scanStream, keys.scanGroup, consumerName, 0, ids);
+    } catch {
+      // the next refresh, or a reclaim, makes up for it
+    } finally {
+      this.#refreshing = false;
+    }
   }
 
   async #leaveGroup(): Promise<void> {

@@ -26,7 +26,8 @@ beforeAll(async () => {
   pgUrl.port = String(await pgProxy.start());
   const redisPort = await redisProxy.start();
   workerDb = createDb({ url: pgUrl.toString(), connectionTimeoutMs: 500 });
-  workerRedis = createRedis({ url: `redis://127.0.0.1:${redisPort}/0` });
+  // A short silence deadline, so a dead connection is noticed within the test (15 s by default).
+  workerRedis = createRedis({ url: `redis://127.0.0.1:${redisPort}/0`, silenceTimeoutMs: 1_500 });
   await connectRedis(workerRedis);
   worker = createWorker({ ...ctx, db: workerDb, redis: workerRedis });
   await worker.start();
@@ -66,6 +67,18 @@ describe('transient dependency failures', () => {
     await waitForJob(ctx, job.jobId, 'completed', 30_000);
     await waitFor(async () => (await ctx.redis.xLen(ctx.keys.scanStream)) === 0, {
       message: 'acknowledged after reconnect',
+    });
+  });
+
+  it('notices Redis connections that went silent (half-open) and consumes again over new ones', async () => {
+    // Both of the worker's connections (commands, and the one blocked on the stream read) stop
+    // passing anything, without being closed: nothing tells the worker, except the silence.
+    redisProxy.sever();
+    const job = await seedUpload(ctx, 'after the connections went silent');
+    await waitForJob(ctx, job.jobId, 'completed', 20_000);
+    await waitFor(async () => (await ctx.redis.xLen(ctx.keys.scanStream)) === 0, {
+      message: 'acknowledged over a new connection',
+      timeoutMs: 20_000,
     });
   });
 });
