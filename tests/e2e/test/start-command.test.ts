@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { createServiceTestContext } from '@scanner/runtime/testing';
+import { createServiceTestContext, type ServiceTestContext } from '@scanner/runtime/testing';
 import { freePort, startProcess, waitFor, waitForHttp } from '@scanner/testing';
 import { describe, expect, it } from 'vitest';
 import { uploadFile } from './stack.js';
@@ -41,29 +41,43 @@ function refused(port: number): Promise<boolean> {
   });
 }
 
+/** A free port for each service (and the edge, unless it is given), as npm start's variables. */
+async function stackPorts(edgePort?: number): Promise<Record<string, number>> {
+  return {
+    EDGE_PORT: edgePort ?? (await freePort()),
+    UPLOAD_GATEWAY_PORT: await freePort(),
+    STATUS_QUERY_PORT: await freePort(),
+    SCANNER_WORKER_PORT: await freePort(),
+    JANITOR_PORT: await freePort(),
+  };
+}
+
+/** `npm start` on the test's database, Redis prefix and volume, on these ports. */
+function npmStart(
+  ctx: ServiceTestContext,
+  ports: Record<string, number>,
+  env: Record<string, string>,
+): ReturnType<typeof startProcess> {
+  return startProcess(
+    'npm start',
+    process.execPath,
+    [join(ROOT, 'scripts', 'start.mjs')],
+    ctx.env({
+      LOG_LEVEL: 'warn',
+      ...env,
+      ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+    }),
+  );
+}
+
 // The whole stack as `npm start` runs it, on its own database, Redis prefix, volume and ports,
 // with each edge it can run: the compose nginx.conf (chosen by default when nginx is installed)
 // and the node edge.
 describe.each(['nginx', 'node'])('npm start with EDGE=%s', (edge) => {
   it('serves the API on one base URL, scans an upload, and stops every process on SIGTERM', async () => {
     const ctx = await createServiceTestContext('upload-gateway');
-    const ports = {
-      EDGE_PORT: await freePort(),
-      UPLOAD_GATEWAY_PORT: await freePort(),
-      STATUS_QUERY_PORT: await freePort(),
-      SCANNER_WORKER_PORT: await freePort(),
-      JANITOR_PORT: await freePort(),
-    };
-    const start = startProcess(
-      'npm start',
-      process.execPath,
-      [join(ROOT, 'scripts', 'start.mjs')],
-      ctx.env({
-        EDGE: edge,
-        LOG_LEVEL: 'warn',
-        ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
-      }),
-    );
+    const ports = await stackPorts();
+    const start = npmStart(ctx, ports, { EDGE: edge });
     const base = `http://127.0.0.1:${ports.EDGE_PORT}`;
     try {
       await waitForHttp(`${base}/health`, 120_000, start);
@@ -101,28 +115,14 @@ describe('npm start with its edge port taken', () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '0.0.0.0', resolve));
     const edgePort = (taken.address() as AddressInfo).port;
-    const ports = {
-      UPLOAD_GATEWAY_PORT: await freePort(),
-      STATUS_QUERY_PORT: await freePort(),
-      SCANNER_WORKER_PORT: await freePort(),
-      JANITOR_PORT: await freePort(),
-    };
-    const start = startProcess(
-      'npm start',
-      process.execPath,
-      [join(ROOT, 'scripts', 'start.mjs')],
-      ctx.env({
-        EDGE: 'nginx',
-        EDGE_PORT: String(edgePort),
-        LOG_LEVEL: 'warn',
-        ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
-      }),
-    );
+    const ports = await stackPorts(edgePort);
+    const start = npmStart(ctx, ports, { EDGE: 'nginx' });
     try {
       expect(await start.exited).toBe(1);
       expect(start.output()).toContain('Address already in use');
       expect(start.output()).toContain('npm start: edge (nginx) did not start');
-      for (const port of Object.values(ports)) expect(await refused(port)).toBe(true);
+      for (const port of Object.values(ports))
+        if (port !== edgePort) expect(await refused(port)).toBe(true);
     } finally {
       await start.stop(30_000);
       taken.close();
@@ -141,24 +141,11 @@ describe('npm start stopped while nginx is coming up', () => {
     await writeFile(join(fake, 'nginx'), `#!/bin/sh\necho $$ > '${pidFile}'\nexec sleep 300\n`, {
       mode: 0o755,
     });
-    const ports = {
-      EDGE_PORT: await freePort(),
-      UPLOAD_GATEWAY_PORT: await freePort(),
-      STATUS_QUERY_PORT: await freePort(),
-      SCANNER_WORKER_PORT: await freePort(),
-      JANITOR_PORT: await freePort(),
-    };
-    const start = startProcess(
-      'npm start',
-      process.execPath,
-      [join(ROOT, 'scripts', 'start.mjs')],
-      ctx.env({
-        PATH: `${fake}${delimiter}${process.env.PATH}`,
-        EDGE: 'nginx',
-        LOG_LEVEL: 'warn',
-        ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
-      }),
-    );
+    const ports = await stackPorts();
+    const start = npmStart(ctx, ports, {
+      PATH: `${fake}${delimiter}${process.env.PATH}`,
+      EDGE: 'nginx',
+    });
     let pid = 0;
     try {
       pid = await waitFor(
