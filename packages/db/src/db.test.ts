@@ -1,6 +1,7 @@
+import { TcpProxy } from '@scanner/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb, type Db } from './db.js';
+import { createDb, type Db, isConnectionError } from './db.js';
 import { createTestDatabase, type TestDatabase } from './testing.js';
 
 let t: TestDatabase;
@@ -71,5 +72,42 @@ describe('createDb preferIndexes', () => {
     }>`SELECT current_setting('work_mem') AS work_mem,
               current_setting('enable_seqscan') AS enable_seqscan`.execute(db);
     expect(rows[0]).toEqual({ work_mem: '7MB', enable_seqscan: 'off' });
+  });
+});
+
+describe('createDb query deadline', () => {
+  it('fails a query on a connection gone silent (half-open) in time, and the next gets a new one', async () => {
+    const url = new URL(t.url);
+    const proxy = new TcpProxy(url.hostname, Number(url.port || 5432));
+    url.port = String(await proxy.start());
+    // One connection, so the query after the failure must not get the dead one back.
+    const db = createDb({ url: url.toString(), poolMax: 1, statementTimeoutMs: 300 });
+    opened.push(db);
+    const one = async () => (await sql<{ n: number }>`SELECT 1 AS n`.execute(db)).rows[0]?.n;
+    try {
+      expect(await one()).toBe(1);
+      proxy.sever();
+      const started = performance.now();
+      const err = await one().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      // statement timeout 300 ms, plus as much again.
+      expect(performance.now() - started).toBeLessThan(3_000);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toBe('Query read timeout');
+      expect(isConnectionError(err)).toBe(true);
+      expect(await one()).toBe(1);
+    } finally {
+      await db.destroy().catch(() => {});
+      await proxy.cut();
+    }
+  });
+
+  it('leaves a slow statement to the server, which cancels it first', async () => {
+    const db = createDb({ url: t.url, poolMax: 1, statementTimeoutMs: 300 });
+    opened.push(db);
+    await expect(sql`SELECT pg_sleep(2)`.execute(db)).rejects.toThrow(/statement timeout/);
+    expect((await sql<{ n: number }>`SELECT 1 AS n`.execute(db)).rows[0]?.n).toBe(1);
   });
 });

@@ -6,6 +6,7 @@ import {
   StatementNames,
 } from './prepared-statements.js';
 import type { Database } from './schema.js';
+import { closingSilentConnections, isReadTimeout } from './silent-connections.js';
 
 // int8 (bigint) arrives as a string by default; sizes and counts here fit in a double.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10));
@@ -17,7 +18,14 @@ export interface DbOptions {
   poolMax?: number;
   /** Fail fast instead of queueing behind a dead server. */
   connectionTimeoutMs?: number;
+  /** The server cancels a statement running longer (default 30 s). */
   statementTimeoutMs?: number;
+  /**
+   * A query with no reply this long is failed on the client and its connection closed, as one
+   * left half-open would otherwise hold every later query on it for minutes (silent-connections.ts).
+   * Default: the statement timeout plus as much again, at most 5 s more.
+   */
+  queryDeadlineMs?: number;
   applicationName?: string;
   /**
    * Run queries with parameters as named prepared statements, parsed and planned once per
@@ -55,6 +63,14 @@ function withServerSetting(url: string, setting: string): string {
 }
 
 export function createDb(options: DbOptions): Db {
+  const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
+  const Client = closingSilentConnections(
+    options.prepareStatements === false
+      ? pg.Client
+      : preparingClient(
+          new StatementNames(options.maxPreparedStatements ?? DEFAULT_MAX_PREPARED_STATEMENTS),
+        ),
+  );
   const pool = new pg.Pool({
     connectionString: options.preferIndexes
       ? withServerSetting(options.url, 'enable_seqscan=off')
@@ -62,15 +78,11 @@ export function createDb(options: DbOptions): Db {
     max: options.poolMax ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 5_000,
     idleTimeoutMillis: 30_000,
-    statement_timeout: options.statementTimeoutMs ?? 30_000,
+    statement_timeout: statementTimeoutMs,
+    query_timeout:
+      options.queryDeadlineMs ?? statementTimeoutMs + Math.min(statementTimeoutMs, 5_000),
     application_name: options.applicationName ?? 'scanner',
-    ...(options.prepareStatements === false
-      ? {}
-      : {
-          Client: preparingClient(
-            new StatementNames(options.maxPreparedStatements ?? DEFAULT_MAX_PREPARED_STATEMENTS),
-          ),
-        }),
+    Client,
   });
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on('error', () => {});
@@ -97,6 +109,7 @@ export function isConnectionError(err: unknown): boolean {
       return true;
     }
   }
+  if (isReadTimeout(err)) return true;
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connect ECONNREFUSED/i.test(
     err.message,
   );

@@ -25,7 +25,12 @@ beforeAll(async () => {
   redisProxy = new TcpProxy('127.0.0.1', Number(new URL(ctx.redisUrl).port || 6379));
   pgUrl.port = String(await pgProxy.start());
   const redisPort = await redisProxy.start();
-  workerDb = createDb({ url: pgUrl.toString(), connectionTimeoutMs: 500 });
+  // Short deadlines, so a dead connection is noticed within the test (35 s by default).
+  workerDb = createDb({
+    url: pgUrl.toString(),
+    connectionTimeoutMs: 500,
+    statementTimeoutMs: 1_000,
+  });
   // A short silence deadline, so a dead connection is noticed within the test (15 s by default).
   workerRedis = createRedis({ url: `redis://127.0.0.1:${redisPort}/0`, silenceTimeoutMs: 1_500 });
   await connectRedis(workerRedis);
@@ -68,6 +73,17 @@ describe('transient dependency failures', () => {
     await waitFor(async () => (await ctx.redis.xLen(ctx.keys.scanStream)) === 0, {
       message: 'acknowledged after reconnect',
     });
+  });
+
+  it('notices Postgres connections that went silent (half-open) and completes the scan over new ones', async () => {
+    // A scan first, so the worker's pool holds open connections; then every one of them stops
+    // passing anything, without being closed.
+    const before = await seedUpload(ctx, 'before the database connections went silent');
+    await waitForJob(ctx, before.jobId, 'completed', 20_000);
+    pgProxy.sever();
+    const job = await seedUpload(ctx, 'after the database connections went silent');
+    await waitForJob(ctx, job.jobId, 'completed', 20_000);
+    expect((await fileRow(ctx, job.sha256)).scan_attempts).toBe(1);
   });
 
   it('notices Redis connections that went silent (half-open) and consumes again over new ones', async () => {
