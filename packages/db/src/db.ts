@@ -18,14 +18,12 @@ export interface DbOptions {
   poolMax?: number;
   /** Fail fast instead of queueing behind a dead server. */
   connectionTimeoutMs?: number;
-  /** The server cancels a statement running longer (default 30 s). */
-  statementTimeoutMs?: number;
   /**
-   * A query with no reply this long is failed on the client and its connection closed, as one
+   * The server cancels a statement running longer (default 30 s). A query with no reply by this
+   * plus as much again (at most 5 s more) is failed on the client and its connection closed: one
    * left half-open would otherwise hold every later query on it for minutes (silent-connections.ts).
-   * Default: the statement timeout plus as much again, at most 5 s more.
    */
-  queryDeadlineMs?: number;
+  statementTimeoutMs?: number;
   applicationName?: string;
   /**
    * Run queries with parameters as named prepared statements, parsed and planned once per
@@ -79,8 +77,7 @@ export function createDb(options: DbOptions): Db {
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 5_000,
     idleTimeoutMillis: 30_000,
     statement_timeout: statementTimeoutMs,
-    query_timeout:
-      options.queryDeadlineMs ?? statementTimeoutMs + Math.min(statementTimeoutMs, 5_000),
+    query_timeout: statementTimeoutMs + Math.min(statementTimeoutMs, 5_000),
     application_name: options.applicationName ?? 'scanner',
     Client,
   });
