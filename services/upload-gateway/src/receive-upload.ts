@@ -1,10 +1,12 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Readable } from 'node:stream';
-import { SizeLimitExceededError } from '@scanner/core';
+import { PassThrough, type Readable } from 'node:stream';
+import { type Sha256Hex, SizeLimitExceededError } from '@scanner/core';
 import { HttpError } from '@scanner/http-kit';
 import { discardContent, type ReceivedContent, receiveContent } from '@scanner/storage';
 import busboy from 'busboy';
 import { cleanFilename } from './filename.js';
+import { parsePlainFilePart } from './plain-multipart.js';
 
 export interface ReceiveOptions {
   storageRoot: string;
@@ -36,14 +38,117 @@ const tooLarge = (maxBytes: number) =>
   );
 const badMultipart = (detail: string) =>
   new HttpError(400, 'malformed-multipart', 'Bad Request', detail);
+const missingFilename = () =>
+  new HttpError(400, 'missing-filename', 'Bad Request', 'the file part needs a non-empty filename');
+const uploadTimeout = (ms: number) =>
+  new HttpError(408, 'upload-timeout', 'Request Timeout', `no data received for ${ms} ms`);
+const clientAborted = () =>
+  new HttpError(400, 'client-aborted', 'Bad Request', 'the client closed the connection');
 
 /**
  * Reads the single `file` part of a multipart/form-data request while hashing it: into memory when
  * small, else into a temp file on the volume. Whatever goes wrong (bad multipart, limits, timeout,
  * client gone) the temp file is removed and nothing else is left behind; the caller only ever sees
  * completely received content.
+ *
+ * A body announced within `memoryBytes` is read whole first and, in the plain form clients send,
+ * taken apart in one pass (see plain-multipart.ts); any other body goes through busboy.
  */
 export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promise<ReceivedUpload> {
+  const announced = Number(req.headers['content-length']);
+  return announced <= opts.memoryBytes
+    ? receiveSmallUpload(req, announced, opts)
+    : receiveWithBusboy(req, opts, undefined);
+}
+
+async function receiveSmallUpload(
+  req: IncomingMessage,
+  announced: number,
+  opts: ReceiveOptions,
+): Promise<ReceivedUpload> {
+  // With a question to ask before the content (a Repr-Digest), a body that did not come whole in
+  // its first read goes to busboy as it arrives, so the answer still precedes the rest of it: a
+  // client may hold the content back until it has heard.
+  const { body, complete } = await readSmallBody(req, announced, opts);
+  if (!complete) return receiveWithBusboy(req, opts, { head: body, rest: true });
+  const part = parsePlainFilePart(body, req.headers['content-type'] ?? '');
+  if (!part) return receiveWithBusboy(req, opts, { head: body, rest: false });
+  const filename = cleanFilename(part.filename);
+  if (filename === null) throw missingFilename();
+  // In the order busboy's path takes: an answer from the filename comes before the content counts.
+  if (opts.beforeContent && (await opts.beforeContent(filename))) return { kind: 'answered' };
+  const bytes = part.content;
+  if (bytes.byteLength > opts.maxBytes) throw tooLarge(opts.maxBytes);
+  const sha256 = createHash('sha256').update(bytes).digest('hex') as Sha256Hex;
+  return {
+    kind: 'received',
+    filename,
+    content: { kind: 'memory', bytes, sha256, sizeBytes: bytes.byteLength },
+  };
+}
+
+/**
+ * The request's (announced small) body, watching the idle timeout and the client's going away. With
+ * `beforeContent` it stops after a first read that is not the whole body, the request paused, and
+ * says so (`complete` false).
+ */
+function readSmallBody(
+  req: IncomingMessage,
+  announced: number,
+  opts: ReceiveOptions,
+): Promise<{ body: Buffer; complete: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (err: HttpError | undefined, complete = true) => {
+      clearTimeout(idleTimer);
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('close', onClose);
+      if (err) return reject(err);
+      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+      resolve({ body, complete });
+    };
+    const idleTimer = setTimeout(
+      () => settle(uploadTimeout(opts.idleTimeoutMs)),
+      opts.idleTimeoutMs,
+    );
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.byteLength;
+      idleTimer.refresh();
+      if (opts.beforeContent && chunks.length === 1 && size < announced) {
+        // Removing the listener does not stop a flowing stream: nothing may slip past busboy.
+        req.pause();
+        settle(undefined, false);
+      }
+    };
+    const onEnd = () => settle(undefined);
+    const onClose = () => settle(clientAborted());
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('close', onClose);
+  });
+}
+
+/**
+ * busboy's reading of the request: from the request itself, or from a `head` already read from it
+ * and then (`rest`) whatever more it brings. The idle timeout and the client's going away are
+ * watched on the request either way.
+ */
+function receiveWithBusboy(
+  req: IncomingMessage,
+  opts: ReceiveOptions,
+  before: { head: Buffer; rest: boolean } | undefined,
+): Promise<ReceivedUpload> {
+  let source: Readable = req;
+  if (before) {
+    const joined = new PassThrough();
+    joined.write(before.head);
+    if (before.rest) req.pipe(joined);
+    else joined.end();
+    source = joined;
+  }
   return new Promise((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
@@ -60,7 +165,8 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
     let filePart: Promise<ReceivedUpload> | undefined;
 
     const stopReading = () => {
-      req.unpipe(parser);
+      source.unpipe(parser);
+      if (source !== req) req.unpipe();
       req.off('data', onData);
       clearTimeout(idleTimer);
     };
@@ -85,24 +191,12 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
       resolve(value);
     };
 
-    const idleTimer = setTimeout(() => {
-      fail(
-        new HttpError(
-          408,
-          'upload-timeout',
-          'Request Timeout',
-          `no data received for ${opts.idleTimeoutMs} ms`,
-        ),
-      );
-    }, opts.idleTimeoutMs);
+    const idleTimer = setTimeout(() => fail(uploadTimeout(opts.idleTimeoutMs)), opts.idleTimeoutMs);
     const onData = () => idleTimer.refresh();
     req.on('data', onData);
     // The client went away before sending everything: there is nobody to answer, only cleanup.
     req.once('close', () => {
-      if (!req.complete)
-        fail(
-          new HttpError(400, 'client-aborted', 'Bad Request', 'the client closed the connection'),
-        );
+      if (!req.complete) fail(clientAborted());
     });
 
     parser.on('file', (field, stream, info) => {
@@ -114,14 +208,7 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
       const filename = info.filename === undefined ? null : cleanFilename(info.filename);
       if (filename === null) {
         stream.resume();
-        fail(
-          new HttpError(
-            400,
-            'missing-filename',
-            'Bad Request',
-            'the file part needs a non-empty filename',
-          ),
-        );
+        fail(missingFilename());
         return;
       }
       fileStream = stream;
@@ -163,6 +250,6 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
       }
       filePart.then(succeed, () => {});
     });
-    req.pipe(parser);
+    source.pipe(parser);
   });
 }

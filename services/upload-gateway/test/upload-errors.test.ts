@@ -119,6 +119,19 @@ describe('size limit', () => {
     expect(res.json().file_size).toBe(LIMIT_BYTES);
   });
 
+  it('holds a limit below the in-memory size too: one byte over → 413, exactly at it → 202', async () => {
+    // 1000 bytes: such a body is read whole and taken apart in one pass, without busboy's limit.
+    const small = await startGateway({ MAX_FILE_SIZE_MB: String(1000 / 1024 / 1024) });
+    try {
+      const before = await countRows(small.ctx);
+      expectProblem(await upload(small.url, Buffer.alloc(1001, 'o')), 413, 'file-too-large');
+      expect(await countRows(small.ctx)).toEqual(before);
+      expect((await upload(small.url, Buffer.alloc(1000, 'e'))).status).toBe(202);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('refuses one byte over the limit while streaming → 413, temp file removed', async () => {
     const before = await countRows(gw.ctx);
     expectProblem(
@@ -170,6 +183,25 @@ describe('clients that go away or stall', () => {
         req.destroy();
         resolve();
       });
+    });
+    await expectNothingKept(before);
+    expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
+  });
+
+  it('a small body (read whole before parsing) that stalls → 408; one cut off → nothing kept', async () => {
+    const before = await countRows(gw.ctx);
+    const whole = multipart([{ name: 'file', filename: 'small.txt', content: 'small body' }]);
+    const headers = { ...form, 'content-length': String(whole.length) };
+    const body = new PassThrough();
+    body.write(whole.subarray(0, 20));
+    const res = await post(`${gw.url}/api/v1/files`, body, headers);
+    body.destroy();
+    expectProblem(res, 408, 'upload-timeout');
+
+    await new Promise<void>((resolve) => {
+      const req = request(`${gw.url}/api/v1/files`, { method: 'POST', headers });
+      req.on('error', () => resolve());
+      req.write(whole.subarray(0, 20), () => setTimeout(() => req.destroy(), 50));
     });
     await expectNothingKept(before);
     expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
