@@ -150,6 +150,11 @@ function receiveWithBusboy(
     source = joined;
   }
   return new Promise((resolve, reject) => {
+    // Handed over by the small-body reader, the request may have closed in between.
+    if (req.destroyed && !req.complete) {
+      reject(clientAborted());
+      return;
+    }
     let parser: busboy.Busboy;
     try {
       parser = busboy({ headers: req.headers, limits: LIMITS, defParamCharset: 'utf8' });
