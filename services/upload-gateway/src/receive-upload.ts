@@ -51,8 +51,9 @@ const clientAborted = () =>
  * client gone) the temp file is removed and nothing else is left behind; the caller only ever sees
  * completely received content.
  *
- * A body announced within `memoryBytes` is read whole first and, in the plain form clients send,
- * taken apart in one pass (see plain-multipart.ts); any other body goes through busboy.
+ * A body announced within `memoryBytes` is read whole first (with `beforeContent`, only one that
+ * comes whole in its first read) and, in the plain form clients send, taken apart in one pass (see
+ * plain-multipart.ts); any other body goes through busboy.
  */
 export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promise<ReceivedUpload> {
   const announced = Number(req.headers['content-length']);

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { contentPath, countLetters, tempDir } from '@scanner/core';
-import { finishScan } from '@scanner/db';
+import { findJob, finishScan } from '@scanner/db';
 import { holdRowLock } from '@scanner/db/testing';
 import { createLogger } from '@scanner/logging';
 import { captureLogLines } from '@scanner/logging/testing';
@@ -22,6 +22,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw?.close();
 });
+
+async function storedFilename(jobId: string) {
+  return (await findJob(gw.ctx.db, jobId))?.originalFilename;
+}
 
 async function streamEntries() {
   return gw.ctx.redis.xRange(gw.ctx.keys.scanStream, '-', '+');
@@ -226,12 +230,7 @@ describe('POST /api/v1/files', () => {
       const res = await post(`${gw.url}/api/v1/files`, body);
       expect(res.status, res.text).toBeLessThan(300);
       expect(res.json()).toMatchObject({ sha256: sha(content), file_size: content.length });
-      const job = await gw.ctx.db
-        .selectFrom('jobs')
-        .select('original_filename')
-        .where('job_id', '=', res.json().job_id as string)
-        .executeTakeFirstOrThrow();
-      expect(job.original_filename).toBe(filename);
+      expect(await storedFilename(res.json().job_id as string)).toBe(filename);
     }
     expect(await readFile(contentPath(gw.ctx.storageRoot, sha(content)))).toEqual(content);
   });
@@ -256,12 +255,7 @@ describe('POST /api/v1/files', () => {
     for (const [i, [raw, stored]] of cases.entries()) {
       const res = await upload(gw.url, `filename case ${i}`, raw);
       expect(res.status, raw).toBe(202);
-      const job = await gw.ctx.db
-        .selectFrom('jobs')
-        .select('original_filename')
-        .where('job_id', '=', res.json().job_id as string)
-        .executeTakeFirstOrThrow();
-      expect(job.original_filename).toBe(stored);
+      expect(await storedFilename(res.json().job_id as string)).toBe(stored);
     }
     expect(await tempFiles(gw.ctx.storageRoot)).toEqual([]);
   });
